@@ -1,0 +1,37 @@
+"""sdejax: distributed compressed optimizers and their SDE models, simulated in JAX."""
+
+from . import optim as optim
+from ._algorithms import (
+    AbstractAlgorithm as AbstractAlgorithm,
+    DCSGD as DCSGD,
+    DSGD as DSGD,
+    DSignSGD as DSignSGD,
+    NormalizedDCSGD as NormalizedDCSGD,
+)
+from ._compressors import (
+    AbstractCompressor as AbstractCompressor,
+    BernoulliSparsifier as BernoulliSparsifier,
+    Identity as Identity,
+    NaturalCompression as NaturalCompression,
+    RandK as RandK,
+    RandomDithering as RandomDithering,
+    Sign as Sign,
+    TopK as TopK,
+)
+from ._engine import simulate as simulate, stability_sweep as stability_sweep, threshold as threshold
+from ._engine._metadata import package_version as _package_version
+from ._models import AbstractModel as AbstractModel, DiscreteModel as DiscreteModel, MODELS as MODELS
+from ._noise import (
+    AbstractNoise as AbstractNoise,
+    AffineGaussianNoise as AffineGaussianNoise,
+    GaussianNoise as GaussianNoise,
+    StudentTNoise as StudentTNoise,
+)
+from ._problems import (
+    AbstractProblem as AbstractProblem,
+    LossProblem as LossProblem,
+    Quadratic as Quadratic,
+    Quartic as Quartic,
+)
+
+__version__ = _package_version()

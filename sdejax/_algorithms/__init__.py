@@ -1,0 +1,4 @@
+from ._base import AbstractAlgorithm as AbstractAlgorithm
+from ._dsgd import DCSGD as DCSGD, DSGD as DSGD
+from ._dsignsgd import DSignSGD as DSignSGD
+from ._normalized import NormalizedDCSGD as NormalizedDCSGD

@@ -1,0 +1,38 @@
+"""Bernoulli (independent) sparsification."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float
+
+from .._validation import as_float_array, check_in_interval
+from ._base import AbstractCompressor
+
+
+class BernoulliSparsifier(AbstractCompressor):
+    """Keep each coordinate independently with probability p and scale it by 1/p.
+
+    Unbiased; requires 0 < p <= 1. ω = 1/p − 1 with equality; Cov_C(C(x)) = ω diag(x∘x).
+    The keep-probability is an array leaf, so sweeping it does not recompile.
+    """
+
+    p: Float[Array, ""]
+    is_unbiased: ClassVar[bool] = True
+    has_diagonal_covariance: ClassVar[bool] = True
+
+    def __init__(self, p):
+        check_in_interval("p", p, 0.0, 1.0, "BernoulliSparsifier")
+        self.p = as_float_array(p)
+
+    def __call__(self, key, x):
+        keep = jr.uniform(key, x.shape, x.dtype) < self.p
+        return jnp.where(keep, x / self.p, 0.0)
+
+    def omega(self, d):
+        return 1.0 / self.p - 1.0
+
+    def variance(self, x):
+        return self.omega(x.shape[-1]) * x * x

@@ -1,0 +1,26 @@
+"""No compression."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax.numpy as jnp
+
+from ._base import AbstractCompressor
+
+
+class Identity(AbstractCompressor):
+    """C(x) = x. Unbiased, ω = 0."""
+
+    is_unbiased: ClassVar[bool] = True
+    has_diagonal_covariance: ClassVar[bool] = True
+
+    def __call__(self, key, x):
+        del key
+        return x
+
+    def omega(self, d):
+        return 0.0
+
+    def variance(self, x):
+        return jnp.zeros_like(x)

@@ -1,0 +1,128 @@
+"""The path kernel: vmap over paths, scan over steps, reduce on the fly (blackjax style).
+
+Memory is O(paths × d): only the current state, divergence flags, running ratio sums and the
+statistics at save points are kept, never the whole trajectory.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+from ._statistics import RatioAccumulator, growth_rate_from_ratios, masked_mean_se
+
+
+class PathState(NamedTuple):
+    """What the next step needs: positions (P, d), divergence flags (P,), ratio sums."""
+
+    x: jnp.ndarray
+    diverged: jnp.ndarray
+    ratios: RatioAccumulator
+
+
+class SaveInfo(NamedTuple):
+    """Statistics over the live paths at a save point."""
+
+    loss_mean: jnp.ndarray
+    loss_se: jnp.ndarray
+    grad_norm_sq_mean: jnp.ndarray
+    grad_norm_sq_se: jnp.ndarray
+    x_norm_sq_mean: jnp.ndarray
+    x_norm_sq_se: jnp.ndarray
+    diverged_fraction: jnp.ndarray
+
+
+def path_keys(key, n_paths: int, offset: int = 0):
+    """Path p's key is fold_in(key, p): independent of how paths are chunked."""
+    return jax.vmap(lambda i: jr.fold_in(key, i))(jnp.arange(offset, offset + n_paths))
+
+
+def save_info(problem, state: PathState) -> SaveInfo:
+    alive = ~state.diverged
+    loss = jax.vmap(problem.loss)(state.x)
+    grad = jax.vmap(problem.gradient)(state.x)
+    grad_sq = jnp.sum(grad * grad, axis=-1)
+    x_sq = jnp.sum(state.x * state.x, axis=-1)
+    loss_mean, loss_se = masked_mean_se(loss, alive & jnp.isfinite(loss))
+    g_mean, g_se = masked_mean_se(grad_sq, alive & jnp.isfinite(grad_sq))
+    x_mean, x_se = masked_mean_se(x_sq, alive)
+    fraction = jnp.mean(state.diverged.astype(state.x.dtype))
+    return SaveInfo(loss_mean, loss_se, g_mean, g_se, x_mean, x_se, fraction)
+
+
+class RunResult(NamedTuple):
+    """Outputs of :func:`run_paths`: saved statistics (n_saves + 1, ...) and growth rates."""
+
+    saves: SaveInfo
+    ms_growth_rate: jnp.ndarray
+    ms_growth_rate_se: jnp.ndarray
+    ms_ratio_mean: jnp.ndarray
+    ms_ratio_se: jnp.ndarray
+
+
+def run_paths(
+    model,
+    x0,
+    learning_rate,
+    keys,
+    *,
+    steps: int,
+    save_every: int,
+    schedule,
+    divergence_bound,
+    ratio_start: int,
+) -> RunResult:
+    """Run the paths with keys ``keys`` (P,) from ``x0`` (P, d) for ``steps`` steps.
+
+    ``learning_rate`` is a traced scalar (vmapping over it runs a learning-rate grid in one
+    program). Ratios R_k enter the growth rate for k >= ``ratio_start``.
+    """
+    dtype = x0.dtype
+    learning_rate = jnp.asarray(learning_rate, dtype)
+    n_blocks = -(-steps // save_every)
+    step_fn = jax.vmap(model.step, in_axes=(0, 0, None, None))
+
+    def one_step(state: PathState, k):
+        multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
+        step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
+        x_new = step_fn(step_keys, state.x, learning_rate, multiplier)
+        norm_old = jnp.sum(state.x * state.x, axis=-1)
+        norm_new = jnp.sum(x_new * x_new, axis=-1)
+        finite = jnp.isfinite(norm_new)
+        live = (~state.diverged) & (k < steps)
+        use = live & finite
+        in_window = k >= ratio_start
+        ratios = state.ratios.add(
+            jnp.sum(jnp.where(use, norm_new, 0.0)),
+            jnp.sum(jnp.where(use, norm_old, 0.0)),
+            in_window & (k < steps),
+        )
+        blown = live & ((~finite) | (norm_new > divergence_bound**2))
+        x = jnp.where((live & finite)[:, None], x_new, state.x)
+        return PathState(x, state.diverged | blown, ratios), None
+
+    def block(state, b):
+        ks = b * save_every + jnp.arange(save_every)
+        state, _ = jax.lax.scan(one_step, state, ks)
+        return state, save_info(model.problem, state)
+
+    init = PathState(
+        x0, ~jnp.isfinite(jnp.sum(x0 * x0, axis=-1)), RatioAccumulator.zeros(dtype)
+    )
+    first = save_info(model.problem, init)
+    state, saves = jax.lax.scan(block, init, jnp.arange(n_blocks))
+    saves = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saves)
+    rate, rate_se, ratio_mean, ratio_se = growth_rate_from_ratios(
+        state.ratios.total, state.ratios.total_sq, state.ratios.count, learning_rate,
+        jnp.any(state.diverged),
+    )
+    return RunResult(saves, rate, rate_se, ratio_mean, ratio_se)
+
+
+def save_steps(steps: int, save_every: int):
+    """Step indices of the saved statistics: 0, save_every, 2·save_every, …, steps."""
+    n_blocks = -(-steps // save_every)
+    return [min(b * save_every, steps) for b in range(n_blocks + 1)]

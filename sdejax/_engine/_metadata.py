@@ -1,0 +1,47 @@
+"""Provenance attributes written into every Dataset (netCDF-safe: strings and numbers)."""
+
+from __future__ import annotations
+
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("sdejax")
+    except metadata.PackageNotFoundError:  # running from a source tree without install
+        return "unknown"
+
+
+def git_revision() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def describe(value) -> str:
+    """A full, value-level description (equinox's repr abbreviates arrays to their shapes)."""
+    import equinox as eqx
+
+    return eqx.tree_pformat(value, short_arrays=False)
+
+
+def provenance(**config) -> dict:
+    """Attributes: the resolved configuration (as strings/numbers), version and git revision."""
+    attrs = {"sdejax_version": package_version(), "git_revision": git_revision()}
+    for name, value in config.items():
+        if isinstance(value, (bool,)):
+            attrs[name] = int(value)
+        elif isinstance(value, (int, float, str)):
+            attrs[name] = value
+        elif value is None:
+            attrs[name] = "None"
+        else:
+            attrs[name] = describe(value)
+    return attrs

@@ -1,0 +1,69 @@
+"""On-the-fly reductions over paths: masked means and standard errors, one-step ratios."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+
+def masked_mean_se(values, mask):
+    """Mean and standard error of ``values`` over paths where ``mask`` holds.
+
+    Diverged (masked-out) paths never enter, so a blown-up path cannot turn the mean into NaN.
+    With no path left the mean is +inf (every path diverged) and the SE is 0.
+    """
+    count = jnp.sum(mask)
+    safe = jnp.where(mask, values, 0.0)
+    n = jnp.maximum(count, 1)
+    mean = jnp.sum(safe) / n
+    centred = jnp.where(mask, values - mean, 0.0)
+    var = jnp.sum(centred * centred) / jnp.maximum(count - 1, 1)
+    se = jnp.sqrt(var / n)
+    mean = jnp.where(count > 0, mean, jnp.inf)
+    se = jnp.where(count > 1, se, 0.0)
+    return mean, se
+
+
+class RatioAccumulator(NamedTuple):
+    """Running sums of the one-step mean-square ratios R_k over a window of steps.
+
+    R_k = Σ_p ‖x_{k+1,p}‖² / Σ_p ‖x_{k,p}‖² over the paths alive at step k whose next state is
+    finite (model.md §7, "Mean-square vs almost-sure"). For isotropic problems E[R_k | x_k] is
+    exactly the one-step mean-square factor ρ, so the R_k are unbiased and their deviations
+    uncorrelated across k: SE(mean R) = sd(R_k)/√K.
+    """
+
+    total: jnp.ndarray
+    total_sq: jnp.ndarray
+    count: jnp.ndarray
+
+    @classmethod
+    def zeros(cls, dtype):
+        zero = jnp.zeros((), dtype)
+        return cls(zero, zero, jnp.zeros((), jnp.int32))
+
+    def add(self, numerator, denominator, use):
+        use = use & (denominator > 0) & jnp.isfinite(numerator)
+        ratio = jnp.where(use, numerator / jnp.where(use, denominator, 1.0), 0.0)
+        return RatioAccumulator(
+            self.total + ratio, self.total_sq + ratio * ratio, self.count + use.astype(jnp.int32)
+        )
+
+
+def growth_rate_from_ratios(total, total_sq, count, learning_rate, any_diverged):
+    """Mean-square growth rate per unit time, log(mean R)/η, and its delta-method SE.
+
+    No usable step (every path blew up at once) gives +inf if paths diverged, NaN otherwise
+    (the state was exactly 0: the rate is undefined).
+    """
+    n = jnp.maximum(count, 1)
+    mean = total / n
+    var = jnp.maximum(total_sq / n - mean * mean, 0.0) * n / jnp.maximum(n - 1, 1)
+    se_mean = jnp.sqrt(var / n)
+    positive = mean > 0
+    rate = jnp.where(positive, jnp.log(jnp.where(positive, mean, 1.0)), -jnp.inf) / learning_rate
+    rate_se = se_mean / jnp.where(positive, mean, 1.0) / learning_rate
+    rate = jnp.where(count > 0, rate, jnp.where(any_diverged, jnp.inf, jnp.nan))
+    rate_se = jnp.where(count > 1, rate_se, jnp.where(count > 0, jnp.inf, 0.0))
+    return rate, rate_se, mean, se_mean

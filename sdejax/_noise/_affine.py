@@ -1,0 +1,54 @@
+"""Affine-variance Gaussian gradient noise."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float
+
+from .._validation import as_float_array, check_nonnegative, check_worker_shape
+from ._base import AbstractNoise, per_worker
+from ._gaussian import GaussianNoise
+
+
+class AffineGaussianNoise(AbstractNoise):
+    """Z_i ~ N(0, (σ0,i² + σ1,i² ‖∇f(x)‖²) I): affine variance (model.md §2) [paper].
+
+    The paper's experiments use σ0 = 0, σ1 = σ (multiplicative noise). Enters the DCSGD
+    thresholds through B_eff = ω + d σ1²(1 + ω) (model.md §7).
+
+    **Arguments:**
+    - `sigma0`: additive part, >= 0; scalar or per-worker (n_workers,).
+    - `sigma1`: multiplicative part, >= 0; scalar or per-worker (n_workers,).
+    """
+
+    sigma0: Float[Array, "..."]
+    sigma1: Float[Array, "..."]
+
+    def __init__(self, sigma0=0.0, sigma1=0.0):
+        for name, value in (("sigma0", sigma0), ("sigma1", sigma1)):
+            check_worker_shape(name, value, "AffineGaussianNoise")
+            check_nonnegative(name, value, "AffineGaussianNoise")
+        self.sigma0 = as_float_array(sigma0)
+        self.sigma1 = as_float_array(sigma1)
+
+    def standard_sample(self, key, shape, dtype):
+        return jr.normal(key, shape, dtype)
+
+    def standard_cdf(self, u):
+        return GaussianNoise.standard_cdf(self, u)
+
+    def standard_density(self, u):
+        return GaussianNoise.standard_density(self, u)
+
+    def standard_variance(self):
+        return jnp.ones(())
+
+    def noise_scale(self, gradient, n_workers):
+        s0 = per_worker(self.sigma0, n_workers)
+        s1 = per_worker(self.sigma1, n_workers)
+        s = jnp.sqrt(s0**2 + s1**2 * jnp.sum(gradient * gradient))
+        return jnp.broadcast_to(s, (n_workers, gradient.shape[-1]))
+
+    def per_worker_parameters(self):
+        return {"sigma0": self.sigma0, "sigma1": self.sigma1}

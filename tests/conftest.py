@@ -1,0 +1,16 @@
+"""Strict settings for the whole suite (style.md, Tests)."""
+
+import os
+
+os.environ.setdefault("EQX_ON_ERROR", "raise")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(scope="session")
+def key():
+    return jax.random.key(20260428)
