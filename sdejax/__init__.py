@@ -1,6 +1,6 @@
 """sdejax: distributed compressed optimizers and their SDE models, simulated in JAX."""
 
-from . import optim as optim
+from . import optim as optim, theory as theory
 from ._algorithms import (
     AbstractAlgorithm as AbstractAlgorithm,
     DCSGD as DCSGD,
