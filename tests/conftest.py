@@ -14,3 +14,12 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 @pytest.fixture(scope="session")
 def key():
     return jax.random.key(20260428)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trace_counter():
+    """chex.assert_max_traces counts per function code: reset between (parametrized) tests."""
+    import chex
+
+    chex.clear_trace_counter()
+    yield

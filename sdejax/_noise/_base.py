@@ -79,15 +79,17 @@ class AbstractNoise(eqx.Module):
         A zero scale gives sign(∇f) (noise-free worker).
         """
         s = self.noise_scale(gradient, n_workers)
+        g = jnp.broadcast_to(gradient[None, :], s.shape)
         safe = jnp.where(s > 0, s, 1.0)
-        m = 2.0 * self.standard_cdf(gradient / safe) - 1.0
-        return jnp.where(s > 0, m, jnp.sign(gradient))
+        m = 2.0 * self.standard_cdf(g / safe) - 1.0
+        return jnp.where(s > 0, m, jnp.sign(g))
 
     def sign_mean_derivative(self, gradient, n_workers: int):
         """∂m_i/∂(∇f)_j at fixed scale = 2 p(∇f/s_i)/s_i, shape (n_workers, d)."""
         s = self.noise_scale(gradient, n_workers)
+        g = jnp.broadcast_to(gradient[None, :], s.shape)
         safe = jnp.where(s > 0, s, 1.0)
-        return jnp.where(s > 0, 2.0 * self.standard_density(gradient / safe) / safe, 0.0)
+        return jnp.where(s > 0, 2.0 * self.standard_density(g / safe) / safe, 0.0)
 
 
 def per_worker(value, n_workers: int):

@@ -1,0 +1,68 @@
+"""Registries: every compressor, noise model and optimizer is listed once here and runs
+through the shared contract suites (style.md, Tests)."""
+
+import jax
+import jax.numpy as jnp
+
+import sdejax
+
+D = 8  # dimension used by the contract suites
+N = 4  # workers used by the contract suites
+
+COMPRESSORS = {
+    "identity": sdejax.Identity(),
+    "rand_k": sdejax.RandK(3),
+    "bernoulli": sdejax.BernoulliSparsifier(0.3),
+    "natural": sdejax.NaturalCompression(),
+    "dithering": sdejax.RandomDithering(4),
+    "sign": sdejax.Sign(),
+    "top_k": sdejax.TopK(3),
+}
+UNBIASED = [name for name, c in COMPRESSORS.items() if c.is_unbiased]
+
+NOISES = {
+    "gaussian": sdejax.GaussianNoise(0.5),
+    "gaussian_per_worker": sdejax.GaussianNoise(jnp.linspace(0.1, 1.0, N)),
+    "affine": sdejax.AffineGaussianNoise(0.2, 0.3),
+    "affine_per_worker": sdejax.AffineGaussianNoise(jnp.zeros(N), jnp.linspace(0.1, 0.4, N)),
+    "student_t_cauchy": sdejax.StudentTNoise(1.0, 0.5),
+    "student_t_3": sdejax.StudentTNoise(3.0, 0.5),
+    "student_t_fractional": sdejax.StudentTNoise(2.5, 0.5),
+    "student_t_per_worker": sdejax.StudentTNoise(jnp.array([1.0, 2.0, 3.0, 10.0]), 0.5),
+}
+
+
+def _optimizers():
+    key = jax.random.key(3)
+    return {
+        "dcsgd_rand_k": lambda: sdejax.optim.dcsgd(0.1, sdejax.RandK(3), key=key),
+        "dcsgd_bernoulli": lambda: sdejax.optim.dcsgd(0.1, sdejax.BernoulliSparsifier(0.5), key=key),
+        "dcsgd_natural": lambda: sdejax.optim.dcsgd(0.1, sdejax.NaturalCompression(), key=key),
+        "dsignsgd_mean": lambda: sdejax.optim.dsignsgd(0.1),
+        "dsignsgd_majority": lambda: sdejax.optim.dsignsgd(0.1, vote="majority"),
+        "normalized_plain": lambda: sdejax.optim.normalized_dcsgd(0.1, sdejax.RandK(3), key=key),
+        "normalized_theory": lambda: sdejax.optim.normalized_dcsgd(
+            0.1, sdejax.RandK(3), key=key, scaling="theory", l0=1.0, l1=0.5, n_workers=N,
+            sigma1=0.1,
+        ),
+    }
+
+
+OPTIMIZERS = _optimizers()
+
+ALGORITHMS = {
+    "dsgd": sdejax.DSGD(N),
+    "dcsgd_rand_k": sdejax.DCSGD(sdejax.RandK(3), N),
+    "dcsgd_bernoulli": sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), N),
+    "dsignsgd": sdejax.DSignSGD(N),
+    "dsignsgd_majority": sdejax.DSignSGD(N, vote="majority"),
+    "normalized_plain": sdejax.NormalizedDCSGD(sdejax.RandK(3), N),
+    "normalized_theory": sdejax.NormalizedDCSGD(sdejax.BernoulliSparsifier(0.5), N, scaling="theory"),
+}
+
+
+def z_for(false_alarm: float) -> float:
+    """Two-sided normal quantile: |estimate − truth| < z·SE fails with probability false_alarm."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(1 - false_alarm / 2))
