@@ -65,7 +65,7 @@ class StudentTNoise(AbstractNoise):
             normals = jr.normal(key_v, (self.integer_df, *shape), dtype)
             chi2 = jnp.sum(normals * normals, axis=0)
             return z / jnp.sqrt(chi2 / self.integer_df)
-        df = jnp.broadcast_to(per_worker(self.df, shape[0]), shape).astype(dtype)
+        df = jnp.broadcast_to(self._df(jnp.zeros(shape)), shape).astype(dtype)
         return jr.t(key, df, shape, dtype)
 
     def _df(self, u):
