@@ -84,7 +84,8 @@ def compress_workers(
         key_next, key_step = jr.split(state.key)
         if axis_name is None:
             flat, unravel = _ravel_workers(updates)
-            keys = jr.split(key_step, flat.shape[0])
+            # worker i uses fold_in(key_step, i): the same stream as device i with an axis_name
+            keys = jax.vmap(lambda i: jr.fold_in(key_step, i))(jnp.arange(flat.shape[0]))
             compressed = jax.vmap(compressor)(keys, flat)
             new_updates = jax.vmap(unravel)(compressed)
         else:

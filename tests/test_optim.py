@@ -1,0 +1,224 @@
+"""sdejax.optim: exact equivalences with optax, aggregation rules, a real training loop."""
+
+import subprocess
+import sys
+import textwrap
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+import pytest
+
+import sdejax
+
+PARAMS = {"w": jnp.arange(6.0).reshape(2, 3) / 7, "b": jnp.array([0.5, -0.25])}
+
+
+def _grads(key, n_workers):
+    leaves, tree = jax.tree_util.tree_flatten(PARAMS)
+    keys = jr.split(key, len(leaves))
+    return jax.tree_util.tree_unflatten(
+        tree, [jr.normal(k, (n_workers, *leaf.shape)) for k, leaf in zip(keys, leaves)]
+    )
+
+
+def _run(optimizer, grads_fn, steps, params=PARAMS):
+    state = optimizer.init(params)
+    for k in range(steps):
+        updates, state = optimizer.update(grads_fn(k), state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+@pytest.mark.parametrize("learning_rate", [0.1, optax.cosine_decay_schedule(0.2, 5)])
+def test_dcsgd_one_worker_identity_is_optax_sgd(learning_rate):
+    grads = [_grads(jr.key(k), 1) for k in range(5)]
+    ours = _run(sdejax.optim.dcsgd(learning_rate, sdejax.Identity(), key=jr.key(0)),
+                lambda k: grads[k], 5)
+    reference = _run(optax.sgd(learning_rate),
+                     lambda k: jax.tree_util.tree_map(lambda g: g[0], grads[k]), 5)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, ours, reference)
+
+
+def test_dsignsgd_one_worker_is_optax_sign_sgd():
+    grads = [_grads(jr.key(k), 1) for k in range(5)]
+    ours = _run(sdejax.optim.dsignsgd(0.05), lambda k: grads[k], 5)
+    reference = _run(optax.sign_sgd(0.05),
+                     lambda k: jax.tree_util.tree_map(lambda g: g[0], grads[k]), 5)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, ours, reference)
+
+
+def test_mean_vote_and_majority_vote():
+    g = {"v": jnp.array([[1.0, -2.0, 0.0], [3.0, 1.0, -1.0], [-1.0, 4.0, -2.0]])}
+    p = {"v": jnp.zeros(3)}
+    mean_opt = sdejax.optim.dsignsgd(1.0)
+    majority_opt = sdejax.optim.dsignsgd(1.0, vote="majority")
+    mean, _ = mean_opt.update(g, mean_opt.init(p))
+    majority, _ = majority_opt.update(g, majority_opt.init(p))
+    np.testing.assert_allclose(mean["v"], -np.array([1 / 3, 1 / 3, -2 / 3]))
+    np.testing.assert_array_equal(majority["v"], -np.array([1.0, 1.0, -1.0]))
+
+
+def test_dcsgd_compresses_each_worker_independently():
+    # RandK(1) on D = 8 coordinates: each worker keeps one coordinate (scaled by 8); with
+    # independent randomness the workers' kept coordinates differ.
+    opt = optax.chain(sdejax.optim.compress_workers(sdejax.RandK(1), key=jr.key(1)))
+    g = {"v": jnp.ones((16, 8))}
+    out, _ = opt.update(g, opt.init({"v": jnp.ones(8)}))
+    kept = np.asarray(out["v"]) != 0
+    assert np.all(kept.sum(axis=1) == 1)
+    assert len({int(np.argmax(row)) for row in kept}) > 1
+    np.testing.assert_array_equal(np.asarray(out["v"])[kept], 8.0)
+
+
+def test_rand_k_acts_on_the_whole_pytree():
+    opt = sdejax.optim.compress_workers(sdejax.RandK(2), key=jr.key(2))
+    params = {"a": jnp.ones(3), "b": jnp.ones((2, 2))}
+    state = opt.init(params)
+    g = jax.tree_util.tree_map(lambda p: jnp.ones((5, *p.shape)), params)
+    out, _ = opt.update(g, state)
+    counts = sum(np.sum(np.asarray(leaf) != 0, axis=tuple(range(1, leaf.ndim)))
+                 for leaf in jax.tree_util.tree_leaves(out))
+    np.testing.assert_array_equal(counts, 2)
+    with pytest.raises(ValueError, match="k <= d = 7"):
+        sdejax.optim.compress_workers(sdejax.RandK(8), key=jr.key(0)).init(params)
+
+
+def test_plain_normalization_gives_unit_steps():
+    opt = sdejax.optim.normalized_dcsgd(0.3, sdejax.Identity(), key=jr.key(0))
+    g = _grads(jr.key(4), 3)
+    updates, _ = opt.update(g, opt.init(PARAMS))
+    norm = np.sqrt(sum(np.sum(np.asarray(u) ** 2) for u in jax.tree_util.tree_leaves(updates)))
+    np.testing.assert_allclose(norm, 0.3, rtol=1e-12)
+
+
+def test_theory_normalization_formula():
+    # D = (L0 + L1‖ĝ‖)(1 + B/N) + L1 d s0/N with B = ω + dσ1²(1 + ω), s0 = σ0²(1 + ω).
+    l0, l1, n, s0, s1 = 2.0, 0.5, 4, 0.3, 0.2
+    compressor = sdejax.BernoulliSparsifier(1.0)  # ω = 0 and deterministic: ĝ is the mean
+    opt = sdejax.optim.normalized_dcsgd(1.0, compressor, key=jr.key(0), scaling="theory",
+                                        l0=l0, l1=l1, n_workers=n, sigma0=s0, sigma1=s1)
+    g = _grads(jr.key(5), n)
+    updates, _ = opt.update(g, opt.init(PARAMS))
+    mean = jax.tree_util.tree_map(lambda x: x.mean(axis=0), g)
+    norm = np.sqrt(sum(np.sum(np.asarray(x) ** 2) for x in jax.tree_util.tree_leaves(mean)))
+    d = 8
+    denominator = (l0 + l1 * norm) * (1 + d * s1**2 / n) + l1 * d * s0**2 / n
+    jax.tree_util.tree_map(
+        lambda u, m: np.testing.assert_allclose(u, -np.asarray(m) / denominator, rtol=1e-12),
+        updates, mean,
+    )
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="vote"):
+        sdejax.optim.dsignsgd(0.1, vote="median")
+    with pytest.raises(ValueError, match="scaling"):
+        sdejax.optim.normalized_dcsgd(0.1, sdejax.Identity(), key=jr.key(0), scaling="x")
+    with pytest.raises(TypeError, match="l0"):
+        sdejax.optim.normalized_dcsgd(0.1, sdejax.Identity(), key=jr.key(0), scaling="theory")
+    with pytest.raises(ValueError, match="key"):
+        sdejax.optim.dcsgd(0.1, sdejax.RandK(1), key=None)
+    with pytest.raises(TypeError, match="compressor"):
+        sdejax.optim.dcsgd(0.1, "randk", key=jr.key(0))
+
+
+# --------------------------------------------------------------------------- a real model
+class MLP(eqx.Module):
+    layers: list
+
+    def __init__(self, key):
+        k1, k2 = jr.split(key)
+        self.layers = [eqx.nn.Linear(64, 32, key=k1), eqx.nn.Linear(32, 10, key=k2)]
+
+    def __call__(self, x):
+        return self.layers[1](jax.nn.relu(self.layers[0](x)))
+
+
+def test_mlp_trained_by_dcsgd_with_8_workers_clipping_and_schedule():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = jnp.asarray(digits.data / 16.0)
+    y = jnp.asarray(digits.target)
+    x_train, y_train, x_test, y_test = x[:1400], y[:1400], x[1400:], y[1400:]
+    n_workers, batch = 8, 32
+    model = MLP(jr.key(0))
+    params, static = eqx.partition(model, eqx.is_array)
+
+    def loss_fn(p, xb, yb):
+        logits = jax.vmap(eqx.combine(p, static))(xb)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+
+    schedule = optax.warmup_cosine_decay_schedule(0.0, 0.5, 20, 400)
+    optimizer = optax.chain(
+        sdejax.optim.compress_workers(sdejax.RandK(600), key=jr.key(1)),
+        sdejax.optim.aggregate_workers(),
+        optax.clip_by_global_norm(1.0),
+        optax.scale_by_learning_rate(schedule),
+    )
+    state = optimizer.init(params)
+
+    @eqx.filter_jit
+    def step(p, s, key):
+        index = jr.randint(key, (n_workers, batch), 0, x_train.shape[0])
+        grads = jax.vmap(jax.grad(loss_fn), in_axes=(None, 0, 0))(p, x_train[index], y_train[index])
+        updates, s = optimizer.update(grads, s, p)
+        return optax.apply_updates(p, updates), s
+
+    initial = float(loss_fn(params, x_train, y_train))
+    for k in range(400):
+        params, state = step(params, state, jr.key(100 + k))
+    final = float(loss_fn(params, x_train, y_train))
+    logits = jax.vmap(eqx.combine(params, static))(x_test)
+    accuracy = float(jnp.mean(jnp.argmax(logits, axis=-1) == y_test))
+    assert final < 0.25 * initial, (initial, final)
+    assert accuracy > 0.85, accuracy
+
+
+# --------------------------------------------------------------------------- real devices
+SHARD_MAP_SCRIPT = textwrap.dedent(
+    """
+    import os
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    import jax, jax.numpy as jnp, jax.random as jr, numpy as np
+    from jax.sharding import Mesh, PartitionSpec as P
+    jax.config.update("jax_enable_x64", True)
+    import sdejax
+    assert jax.device_count() == 4
+    mesh = Mesh(np.array(jax.devices()), ("workers",))
+    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
+    grads = {"w": jr.normal(jr.key(0), (4, 3, 2)), "b": jr.normal(jr.key(1), (4, 2))}
+    for make in (
+        lambda axis: sdejax.optim.dcsgd(0.1, sdejax.RandK(3), key=jr.key(7), axis_name=axis),
+        lambda axis: sdejax.optim.dsignsgd(0.1, vote="majority", axis_name=axis),
+        lambda axis: sdejax.optim.normalized_dcsgd(0.1, sdejax.BernoulliSparsifier(0.5),
+                                                   key=jr.key(7), axis_name=axis),
+    ):
+        simulated = make(None)
+        reference, _ = simulated.update(grads, simulated.init(params), params)
+        real = make("workers")
+        state = real.init(params)
+
+        def per_device(g):
+            g = jax.tree_util.tree_map(lambda leaf: leaf[0], g)
+            updates, _ = real.update(g, state, params)
+            return updates
+
+        fn = jax.shard_map(per_device, mesh=mesh, in_specs=(P("workers"),), out_specs=P())
+        out = jax.jit(fn)(grads)
+        jax.tree_util.tree_map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15), out, reference)
+    print("SHARD_MAP_OK")
+    """
+)
+
+
+def test_axis_name_workers_on_devices_match_simulated_workers():
+    result = subprocess.run(
+        [sys.executable, "-c", SHARD_MAP_SCRIPT], capture_output=True, text=True, timeout=300
+    )
+    assert "SHARD_MAP_OK" in result.stdout, result.stderr[-3000:]
