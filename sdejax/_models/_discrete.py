@@ -10,6 +10,7 @@ import jax.random as jr
 from .._algorithms import AbstractAlgorithm
 from .._noise import AbstractNoise
 from .._problems import AbstractProblem
+from ._aggregate import find_aggregate_sampler
 from ._base import AbstractModel
 
 
@@ -21,7 +22,11 @@ class DiscreteModel(AbstractModel):
 
     ``sampling``: ``"per_worker"`` simulates every worker; ``"aggregate"`` samples the server's
     average directly where its law is known exactly (O(d) per step, independent of N);
-    ``"auto"`` picks ``"aggregate"`` where it exists. The resolved choice is in ``self.sampling``.
+    ``"auto"`` picks ``"aggregate"`` where it exists and ``"per_worker"`` elsewhere. The resolved
+    choice is in ``self.sampling``. Exact aggregate samplers exist, for identical workers
+    (scalar noise and compressor parameters), for DCSGD with the Bernoulli sparsifier and
+    Gaussian or affine noise, DSGD with Gaussian or affine noise, and DSignSGD with any noise
+    (its CDF is known); each is tested equal in law to the per-worker path.
     """
 
     algorithm: AbstractAlgorithm
@@ -38,8 +43,12 @@ class DiscreteModel(AbstractModel):
         self.sampling = resolve_sampling(sampling, algorithm, noise)
 
     def step(self, key, x, learning_rate, multiplier):
-        key_noise, key_algorithm = jr.split(key)
         gradient = self.problem.gradient(x)
+        if self.sampling == "aggregate":
+            sampler, _ = find_aggregate_sampler(self.algorithm, self.noise)
+            direction = sampler.direction(key, gradient, self.algorithm, self.noise)
+            return x - (learning_rate * multiplier) * direction
+        key_noise, key_algorithm = jr.split(key)
         gradients = gradient[None, :] + self.noise.sample(key_noise, gradient, self.algorithm.n_workers)
         direction = self.algorithm.direction(key_algorithm, gradients, self.problem, self.noise)
         return x - (learning_rate * multiplier) * direction
@@ -49,12 +58,21 @@ _SAMPLINGS = ("auto", "per_worker", "aggregate")
 
 
 def resolve_sampling(sampling: str, algorithm, noise) -> str:
-    """Resolve ``"auto"`` to ``"aggregate"`` where an exact aggregate sampler exists."""
+    """Resolve ``"auto"`` to ``"aggregate"`` where an exact aggregate sampler exists.
+
+    ``"aggregate"`` raises a ``ValueError`` naming why no exact sampler covers the pair (e.g.
+    per-worker noise scales); ``"per_worker"`` is always available.
+    """
     if sampling not in _SAMPLINGS:
         raise ValueError(f"`sampling` must be one of {_SAMPLINGS}, got {sampling!r}.")
+    if sampling == "per_worker":
+        return "per_worker"
+    sampler, reasons = find_aggregate_sampler(algorithm, noise)
+    if sampler is not None:
+        return "aggregate"
     if sampling == "aggregate":
         raise ValueError(
             f"`sampling='aggregate'`: no exact aggregate sampler for {type(algorithm).__name__} "
-            f"with {type(noise).__name__}; use sampling='per_worker'."
+            f"with {type(noise).__name__} ({reasons}); use sampling='per_worker'."
         )
     return "per_worker"

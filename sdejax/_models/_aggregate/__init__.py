@@ -1,0 +1,24 @@
+"""Exact aggregate samplers: the server's direction in O(d) per step (one sampler per file)."""
+
+from ._base import AbstractAggregateSampler as AbstractAggregateSampler
+from ._bernoulli_gaussian import BernoulliGaussianSampler as BernoulliGaussianSampler
+from ._binomial import binomial as binomial
+from ._dsgd_gaussian import DSGDGaussianSampler as DSGDGaussianSampler
+from ._dsignsgd import DSignSGDSampler as DSignSGDSampler
+
+SAMPLERS: tuple[AbstractAggregateSampler, ...] = (
+    BernoulliGaussianSampler(),
+    DSGDGaussianSampler(),
+    DSignSGDSampler(),
+)
+
+
+def find_aggregate_sampler(algorithm, noise):
+    """(sampler, None) for the first exact sampler covering the pair, else (None, reasons)."""
+    reasons = []
+    for sampler in SAMPLERS:
+        reason = sampler.unsupported_reason(algorithm, noise)
+        if reason is None:
+            return sampler, None
+        reasons.append(f"{type(sampler).__name__}: {reason}")
+    return None, "; ".join(reasons)
