@@ -21,6 +21,15 @@ from ._compressors import (
 from ._engine import simulate as simulate, stability_sweep as stability_sweep, threshold as threshold
 from ._engine._metadata import package_version as _package_version
 from ._models import AbstractModel as AbstractModel, DiscreteModel as DiscreteModel, MODELS as MODELS
+from ._models import (
+    AbstractSDEModel as AbstractSDEModel,
+    CorrectedModel as CorrectedModel,
+    SME1Model as SME1Model,
+    SME2Model as SME2Model,
+    generator as generator,
+    make_model as make_model,
+    register_model as register_model,
+)
 from ._noise import (
     AbstractNoise as AbstractNoise,
     AffineGaussianNoise as AffineGaussianNoise,

@@ -1,0 +1,141 @@
+"""The three SDE models of model.md §5, registered as "sme1", "sme2" and "corrected"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import equinox as eqx
+
+from ..._algorithms import AbstractAlgorithm
+from ..._noise import AbstractNoise
+from ..._problems import AbstractProblem
+from ..._validation import check_int_at_least
+from .._registry import register_model
+from ._base import AbstractSDEModel
+from ._build import coefficients_for
+from ._coefficients import AbstractSDECoefficients
+from ._correction import CurvatureCorrection
+from ._integrate import check_brownian, resolve_solver
+
+_OPTIONS = """
+    **Arguments:** `algorithm`, `problem`, `noise` (the same values as the discrete model);
+    `sde_substeps` m >= 1 (dt = η/m; default 10); `solver` ``"euler"`` (default),
+    ``"heun"``/``"milstein"`` where valid, or a diffrax solver; `brownian` ``"increments"``
+    (default: precomputed increments, fast), ``"unsafe"`` (diffrax ``UnsafeBrownianPath``) or
+    ``"virtual_tree"`` (reproducible under refinement, needed for adaptive steps; slow);
+    `stepsize_controller` (a diffrax controller; default fixed steps); `max_steps` (default m,
+    or 16 m with an adaptive controller); `correction`: a callable
+    ``(coefficients, x) -> (d,)`` replacing the default term c(x) (multiplied by η η_t²).
+
+    ```python
+    model = sdejax.make_model("corrected", sdejax.DCSGD(sdejax.RandK(2), 8),
+                              sdejax.Quadratic(jnp.ones(10)), sdejax.AffineGaussianNoise(0.0, 0.1))
+    x1 = model.step(jax.random.key(0), jnp.ones(10), 0.5, 1.0)
+    ```
+"""
+
+
+def _setup(model, algorithm, problem, noise, sde_substeps, solver, brownian,
+           stepsize_controller, max_steps, correction):
+    owner = f"{model.name} model"
+    check_int_at_least("sde_substeps", sde_substeps, 1, owner)
+    check_brownian(brownian, stepsize_controller, owner)
+    model.algorithm = algorithm
+    model.problem = problem
+    model.noise = noise
+    model.coefficients = coefficients_for(algorithm, problem, noise, owner)
+    model.correction = correction
+    model.sde_substeps = int(sde_substeps)
+    model.solver = resolve_solver(solver, model.coefficients, problem.dim, owner)
+    model.brownian = brownian
+    model.stepsize_controller = stepsize_controller
+    fixed = stepsize_controller is None
+    model.max_steps = int(max_steps or (sde_substeps if fixed else 16 * sde_substeps))
+
+
+@register_model
+class SME1Model(AbstractSDEModel):
+    """SME-1, the classic first-order model: dX = η_t b dt + √η η_t S^{1/2} dW.
+
+    For DSignSGD it is [paper] (2411.15958, 2502.17009). No curvature term, so it misses the
+    stability limit of the step (model.md §7 H1–H3).
+    """
+
+    algorithm: AbstractAlgorithm
+    problem: AbstractProblem
+    noise: AbstractNoise
+    coefficients: AbstractSDECoefficients
+    correction: Callable | None
+    solver: object
+    stepsize_controller: object
+    sde_substeps: int = eqx.field(static=True)
+    brownian: str = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True)
+    name: ClassVar[str] = "sme1"
+
+    def __init__(self, algorithm, problem, noise, *, sde_substeps=10, solver="euler",
+                 brownian="increments", stepsize_controller=None, max_steps=None,
+                 correction=None):
+        _setup(self, algorithm, problem, noise, sde_substeps, solver, brownian,
+               stepsize_controller, max_steps, correction)
+
+
+@register_model
+class SME2Model(AbstractSDEModel):
+    """SME-2, the second-order modified equation (Li, Tai, E): drift η_t b − (η η_t²/2) J_b b.
+
+    Matches the mean of one step to O(η²) but has the curvature term with the sign opposite to
+    the one-step loss change (model.md §5). For DSignSGD the J_b b term is [reconstructed].
+    """
+
+    algorithm: AbstractAlgorithm
+    problem: AbstractProblem
+    noise: AbstractNoise
+    coefficients: AbstractSDECoefficients
+    correction: Callable | None
+    solver: object
+    stepsize_controller: object
+    sde_substeps: int = eqx.field(static=True)
+    brownian: str = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True)
+    name: ClassVar[str] = "sme2"
+
+    def __init__(self, algorithm, problem, noise, *, sde_substeps=10, solver="euler",
+                 brownian="increments", stepsize_controller=None, max_steps=None,
+                 correction=CurvatureCorrection(-0.5)):
+        _setup(self, algorithm, problem, noise, sde_substeps, solver, brownian,
+               stepsize_controller, max_steps, correction)
+
+
+@register_model
+class CorrectedModel(AbstractSDEModel):
+    """The paper's curvature-corrected first-order model: drift η_t b + (η η_t²/2) J_b b.
+
+    Its generator reproduces the one-step loss change of DSGD/DCSGD to O(η²) and its
+    mean-square stability boundary is the discrete one (model.md §7 H1, H7) [paper]. For
+    DSignSGD (J_b b = J_m̄ m̄) the correction is [reconstructed]: pass ``correction`` to try
+    another.
+    """
+
+    algorithm: AbstractAlgorithm
+    problem: AbstractProblem
+    noise: AbstractNoise
+    coefficients: AbstractSDECoefficients
+    correction: Callable | None
+    solver: object
+    stepsize_controller: object
+    sde_substeps: int = eqx.field(static=True)
+    brownian: str = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True)
+    name: ClassVar[str] = "corrected"
+
+    def __init__(self, algorithm, problem, noise, *, sde_substeps=10, solver="euler",
+                 brownian="increments", stepsize_controller=None, max_steps=None,
+                 correction=CurvatureCorrection(0.5)):
+        _setup(self, algorithm, problem, noise, sde_substeps, solver, brownian,
+               stepsize_controller, max_steps, correction)
+
+
+for _model in (SME1Model, SME2Model, CorrectedModel):
+    _model.__doc__ = _model.__doc__ + _OPTIONS
