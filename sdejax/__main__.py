@@ -1,0 +1,3 @@
+from sdejax._cli import main
+
+raise SystemExit(main())
