@@ -53,6 +53,29 @@ def save_info(problem, state: PathState) -> SaveInfo:
     return SaveInfo(loss_mean, loss_se, g_mean, g_se, x_mean, x_se, fraction)
 
 
+def advance_paths(step_fn, x, diverged, keys, k, learning_rate, *, schedule, divergence_bound,
+                  active=True):
+    """One step of every path, shared by :func:`run_paths` and the sweep's block kernel.
+
+    ``step_fn`` is ``model.step`` vmapped over paths. Returns ``(x, diverged, norm_old,
+    norm_new, use)``: the new positions (diverged paths stay frozen), the updated divergence
+    flags, ‖x_k‖² and ‖x_{k+1}‖² per path, and ``use``, the paths alive at step k whose next
+    state is finite (those entering the one-step ratio R_k).
+    """
+    dtype = x.dtype
+    multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
+    step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
+    x_new = step_fn(step_keys, x, learning_rate, multiplier)
+    norm_old = jnp.sum(x * x, axis=-1)
+    norm_new = jnp.sum(x_new * x_new, axis=-1)
+    finite = jnp.isfinite(norm_new)
+    live = (~diverged) & active
+    use = live & finite
+    blown = live & ((~finite) | (norm_new > divergence_bound**2))
+    x = jnp.where(use[:, None], x_new, x)
+    return x, diverged | blown, norm_old, norm_new, use
+
+
 class RunResult(NamedTuple):
     """Outputs of :func:`run_paths`: saved statistics (n_saves + 1, ...) and growth rates."""
 
@@ -86,23 +109,17 @@ def run_paths(
     step_fn = jax.vmap(model.step, in_axes=(0, 0, None, None))
 
     def one_step(state: PathState, k):
-        multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
-        step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
-        x_new = step_fn(step_keys, state.x, learning_rate, multiplier)
-        norm_old = jnp.sum(state.x * state.x, axis=-1)
-        norm_new = jnp.sum(x_new * x_new, axis=-1)
-        finite = jnp.isfinite(norm_new)
-        live = (~state.diverged) & (k < steps)
-        use = live & finite
+        x, diverged, norm_old, norm_new, use = advance_paths(
+            step_fn, state.x, state.diverged, keys, k, learning_rate,
+            schedule=schedule, divergence_bound=divergence_bound, active=k < steps,
+        )
         in_window = k >= ratio_start
         ratios = state.ratios.add(
             jnp.sum(jnp.where(use, norm_new, 0.0)),
             jnp.sum(jnp.where(use, norm_old, 0.0)),
             in_window & (k < steps),
         )
-        blown = live & ((~finite) | (norm_new > divergence_bound**2))
-        x = jnp.where((live & finite)[:, None], x_new, state.x)
-        return PathState(x, state.diverged | blown, ratios), None
+        return PathState(x, diverged, ratios), None
 
     def block(state, b):
         ks = b * save_every + jnp.arange(save_every)

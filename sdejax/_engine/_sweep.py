@@ -1,30 +1,141 @@
-"""``stability_sweep``: the whole learning-rate grid as one compiled batch, per model."""
+"""``stability_sweep``: stability maps over learning rate × any grid of component parameters.
+
+Work is organised in four levels (see ``docs/scale.md``):
+
+* **group**: the grid cells of one model that share a static signature (``_grid.py``); one
+  compiled program each;
+* **task**: one (model, cell, learning rate);
+* **item**: one block of ``path_block`` paths of one task, the unit a device runs
+  (``_blocks.py``); items are vmapped inside a device and sharded over devices and processes
+  (``_sharding.py``);
+* **chunk**: a run of items that fits ``memory_budget``, the unit of progress and of
+  persistence (``_persist.py``).
+
+Items are reduced in a fixed order, so the numbers never depend on chunks, devices or
+processes.
+"""
 
 from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import numpy as np
 import xarray as xr
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from .._models import make_model
+from .. import theory
 from . import _config as cfg
-from ._kernel import path_keys, run_paths
-from ._metadata import provenance
+from ._blocks import BlockStats, block_inputs, finalize, fold_blocks, run_block
+from ._grid import resolve_grid, stack_params
+from ._metadata import describe, provenance
+from ._persist import load_matching, write_atomic
+from ._sharding import AXIS, make_mesh, n_shards, put_replicated, put_sharded, to_host, broadcast_from_first
 from ._simulate import _as_key
 
+VARIABLES = ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se",
+             "diverged_fraction", "final_loss_mean", "final_loss_se")
 
-@eqx.filter_jit
-def _sweep_compiled(model, x0, learning_rates, keys, divergence_bound, *, steps, schedule, ratio_start):
-    def one(eta):
-        return run_paths(
-            model, x0, eta, keys, steps=steps, save_every=steps, schedule=schedule,
-            divergence_bound=divergence_bound, ratio_start=ratio_start,
-        )
+# Default per-device memory budget: 512 MiB, small enough for a laptop next to other programs
+# and large enough that chunk dispatch overhead is negligible.
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+DEFAULT_PATH_BLOCK = 64
 
-    return jax.vmap(one)(learning_rates)
+# Number of times the chunk program has been traced (= compiled), for tests and diagnostics.
+TRACE_COUNT = {"value": 0}
+
+
+class _Program(NamedTuple):
+    """Static configuration of the compiled chunk program (hashable)."""
+
+    steps: int
+    ratio_start: int
+    block: int
+    n_paths: int
+    schedule: object
+    key_impl: object
+    mesh: object
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _run_items(static, program: _Program, params, learning_rates, offsets, cells, bounds,
+               x0_table, key_data):
+    TRACE_COUNT["value"] += 1
+
+    def local(params, learning_rates, offsets, cells, bounds, x0_table, key_data):
+        key = jr.wrap_key_data(key_data, impl=program.key_impl)
+
+        def one(item):
+            p, learning_rate, offset, cell, bound = item
+            model = eqx.combine(p, static)
+            keys, x0, valid = block_inputs(key, offset, program.block, program.n_paths, x0_table, cell)
+            return run_block(model, x0, learning_rate, keys, valid, bound, steps=program.steps,
+                             ratio_start=program.ratio_start, schedule=program.schedule)
+
+        # One item at a time (a loop, not a vmap over items): every item then runs the very
+        # same compiled body with the same shapes, whatever the chunk size or the device. A
+        # vmap over items lets XLA vectorize across items, and vectorized and scalar code may
+        # round transcendental functions differently, which would tie the last bits of a
+        # result to its position in the chunk. Paths inside the item are still vmapped.
+        return jax.lax.map(one, (params, learning_rates, offsets, cells, bounds))
+
+    sharded = (P(AXIS),) * 5
+    return jax.shard_map(local, mesh=program.mesh, in_specs=sharded + (P(), P()),
+                         out_specs=P(AXIS), check_vma=False)(params, learning_rates, offsets, cells, bounds,
+                                            x0_table, key_data)
+
+
+class _Chunk(NamedTuple):
+    group: int
+    tasks: np.ndarray  # global task indices (model, learning rate, cell) flattened
+    first_block: int  # > 0 or a partial block range only when one task spans several chunks
+    n_blocks: int
+    last: bool  # whether the chunk finishes its tasks
+
+
+def _item_bytes(block, d, n_workers, window, itemsize) -> int:
+    """Heuristic device memory of one item: the path states and the step's temporaries.
+
+    Per path and step the models hold a few (n_workers, d) arrays (noise, compressor masks,
+    compressed gradients) and a few (d,) vectors; ×2 for XLA temporaries and double buffering.
+    Plus the per-step ratio sums kept over the window.
+    """
+    per_path = itemsize * (d * (4 * n_workers + 16) + 16)
+    return 2 * (block * per_path + 2 * window * itemsize)
+
+
+def _plan(groups_tasks, n_blocks, items_cap, shards):
+    """Chunks in a fixed order: group by group, tasks in order, blocks in order."""
+    chunks, sizes = [], []
+    for g, tasks in enumerate(groups_tasks):
+        if n_blocks <= items_cap:
+            per_chunk = max(1, min(len(tasks), items_cap // n_blocks))
+            sizes.append(_round_up(per_chunk * n_blocks, shards))
+            for start in range(0, len(tasks), per_chunk):
+                chunks.append(_Chunk(g, tasks[start:start + per_chunk], 0, n_blocks, True))
+        else:
+            per_chunk = max(shards, items_cap - items_cap % shards)
+            sizes.append(per_chunk)
+            for i in range(len(tasks)):
+                for start in range(0, n_blocks, per_chunk):
+                    count = min(per_chunk, n_blocks - start)
+                    chunks.append(_Chunk(g, tasks[i:i + 1], start, count,
+                                         start + count == n_blocks))
+    return chunks, sizes
+
+
+def _round_up(value, multiple):
+    return -(-value // multiple) * multiple
 
 
 def stability_sweep(
@@ -38,33 +149,87 @@ def stability_sweep(
     n_paths: int,
     key,
     models=("discrete",),
+    grid=None,
     schedule=None,
     sde_substeps: int = 10,
     divergence_bound: float | None = None,
     burn_in: float = 0.25,
+    memory_budget: int | None = None,
+    path_block: int = DEFAULT_PATH_BLOCK,
+    devices=None,
+    out=None,
     progress: bool | None = None,
+    callback: Callable | None = None,
     sampling: str = "auto",
     model_options: dict | None = None,
 ) -> xr.Dataset:
-    """Mean-square stability of each model over a grid of learning rates.
+    """Mean-square stability of each model over learning rate × an optional parameter grid.
 
-    All learning rates run as one compiled, vmapped batch (they are arrays, never Python
-    floats in the trace); every learning rate and every model uses the same path keys (common
-    random numbers), which makes the growth-rate curve smooth in η.
-
-    The mean-square growth rate per unit time is log(mean_k R_k)/η with
+    For every model, grid cell and learning rate, ``n_paths`` paths run for ``steps`` steps and
+    are reduced on the fly. The mean-square growth rate per unit time is log(mean_k R_k)/η with
     R_k = Σ_p ‖x_{k+1,p}‖² / Σ_p ‖x_{k,p}‖² (model.md §7) over steps k >= burn_in·steps; it is
     exactly (1/η) log ρ(η) in expectation on isotropic quadratics, and comparable between the
-    discrete model and the SDE models (whose "step" is SDE time η).
+    discrete model and the SDE models (whose "step" is SDE time η). Every learning rate, cell
+    and model uses the same path keys (common random numbers): path p's key is
+    ``fold_in(key, p)``.
 
-    **Returns:** an ``xarray.Dataset`` with dims (``model``, ``learning_rate``) and variables
-    ``ms_growth_rate``, ``ms_growth_rate_se``, ``ms_ratio_mean``, ``ms_ratio_se``,
-    ``diverged_fraction``, ``final_loss_mean``, ``final_loss_se``. Use :func:`sdejax.threshold`
-    for the learning rate where the growth rate crosses zero.
+    **Arguments** (beyond those of :func:`sdejax.simulate`):
+
+    - `learning_rates`: strictly increasing 1-D array of η > 0.
+    - `models`: names from ``sdejax.MODELS`` (``"discrete"``, and the SDE models).
+    - `grid`: mapping from a parameter path to a 1-D array (or list) of values; each entry
+      becomes a dimension of the result, **named by the path itself** (e.g. ``"compressor.p"``).
+      Paths: ``"compressor.<arg>"``, ``"noise.<arg>"``, ``"problem.<arg>"``,
+      ``"algorithm.<arg>"`` and ``"n_workers"``, where ``<arg>`` is a constructor argument of
+      that component; an unknown path raises an error that lists the allowed ones. Each cell is
+      built by the components' constructors, so bad values raise their own errors. Array
+      parameters (e.g. ``compressor.p``, ``noise.sigma1``, ``noise.scale``) are vmapped in one
+      program; parameters that change static fields or shapes (``compressor.k``,
+      ``n_workers``, a problem's dimension, and ``noise.df`` of ``StudentTNoise``, whose exact
+      sampler differs for each integer ν <= 32 while all fractional ν share one) compile once
+      per distinct value. Entries whose values are arrays (e.g. eigenvalue vectors) get an
+      integer index coordinate.
+    - `x0`: shape (d,) or (n_paths, d), or a callable ``problem -> array`` when the grid changes d.
+    - `memory_budget`: bytes of device memory per device for one chunk (default 512 MiB). Work is
+      cut into chunks of whole tasks (or, when one task's paths do not fit, of path blocks).
+      The result does not depend on it: bitwise the same for any budget.
+    - `path_block`: paths per block (default 64, or ``n_paths`` if smaller). Blocks are the unit
+      of the fixed-order reduction: changing it changes the last bits (it is part of the
+      configuration), chunking does not.
+    - `devices`: devices (or a 1-D ``Mesh``) to shard the work over; default every device of
+      every process (``jax.devices()``). Results equal the single-device ones bitwise. With
+      several processes (``jax.distributed.initialize``) every process makes the same call and
+      gets the full result; only process 0 writes ``out`` and shows progress.
+    - `out`: a netCDF path. The Dataset so far is written after every chunk, atomically
+      (``out + ".tmp"`` then rename). Calling again with the same arguments resumes from the
+      finished chunks (an interrupted run loses at most the chunk in flight); a file written
+      with a different configuration raises an error.
+    - `progress`: a tqdm bar over chunks with path-steps per second; default on only when
+      stderr is a terminal. ``False`` silences it.
+    - `callback`: called as ``callback(done, total)`` after each finished (and written) chunk.
+
+    **Returns:** an ``xarray.Dataset`` with dims (``model``, ``learning_rate``, *grid paths*)
+    and variables ``ms_growth_rate``, ``ms_growth_rate_se``, ``ms_ratio_mean``,
+    ``ms_ratio_se``, ``diverged_fraction``, ``final_loss_mean``, ``final_loss_se``; and
+    ``theory_threshold`` over (``model``, *grid paths*): the closed-form H1/H2 mean-square
+    threshold (``sdejax.theory.ms_threshold``; ``inf`` where the model predicts none, NaN where
+    model.md gives no closed form). Attributes: the resolved configuration, package version and
+    git revision. Use :func:`sdejax.threshold` for the empirical threshold and
+    :func:`sdejax.plot_stability_map` to draw it.
+
+    ```python
+    ds = sdejax.stability_sweep(
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 8), sdejax.Quadratic(jnp.ones(10)),
+        sdejax.AffineGaussianNoise(0.0, 0.1), x0=jnp.ones(10),
+        learning_rates=np.geomspace(0.1, 3, 64), steps=500, n_paths=256,
+        key=jax.random.key(0), grid={"compressor.p": np.linspace(0.1, 1, 16)},
+        out="map.nc")
+    sdejax.plot_stability_map(ds, path="map.png")
+    ```
     """
     owner = "stability_sweep"
     cfg.check_components(algorithm, problem, noise, owner)
-    cfg.check_counts(owner, steps=steps, n_paths=n_paths)
+    cfg.check_counts(owner, steps=steps, n_paths=n_paths, path_block=path_block)
     etas = cfg.check_learning_rates(learning_rates, owner)
     burn_in = cfg.check_fraction("burn_in", burn_in, owner)
     if isinstance(models, str):
@@ -72,47 +237,183 @@ def stability_sweep(
     models = tuple(models)
     if not models:
         raise ValueError(f"{owner}: `models` must name at least one model.")
-    x = cfg.check_x0(x0, problem, n_paths, owner)
-    bound = cfg.divergence_bound_for(x, divergence_bound, owner)
-    keys = path_keys(_as_key(key, owner), n_paths)
-    built = {
-        name: make_model(name, algorithm, problem, noise, **cfg.model_options(name, sde_substeps, sampling, model_options, owner))
-        for name in models
-    }
-    names = ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se",
-             "diverged_fraction", "final_loss_mean", "final_loss_se")
-    columns = {name: [] for name in names}
-    bar = tqdm(models, desc="stability_sweep", disable=_quiet(progress), unit="model")
-    for name in bar:
-        result = _sweep_compiled(
-            built[name], x, jnp.asarray(etas, x.dtype), keys, jnp.asarray(bound, x.dtype),
-            steps=steps, schedule=schedule, ratio_start=int(burn_in * steps),
-        )
-        result = jax.device_get(result)
-        values = {
-            "ms_growth_rate": result.ms_growth_rate,
-            "ms_growth_rate_se": result.ms_growth_rate_se,
-            "ms_ratio_mean": result.ms_ratio_mean,
-            "ms_ratio_se": result.ms_ratio_se,
-            "diverged_fraction": result.saves.diverged_fraction[:, -1],
-            "final_loss_mean": result.saves.loss_mean[:, -1],
-            "final_loss_se": result.saves.loss_se[:, -1],
-        }
-        for column, value in values.items():
-            columns[column].append(np.asarray(value))
-    data = {name: (("model", "learning_rate"), np.stack(col)) for name, col in columns.items()}
+    if len(set(models)) != len(models):
+        raise ValueError(f"{owner}: `models` repeats a name: {models}.")
+    if memory_budget is None:
+        memory_budget = DEFAULT_MEMORY_BUDGET
+    cfg.check_counts(owner, memory_budget=memory_budget)
+    key = _as_key(key, owner)
+
+    def options(name):
+        return cfg.model_options(name, sde_substeps, sampling, model_options, owner)
+
+    resolved = resolve_grid(
+        grid, algorithm, problem, noise, models, options,
+        lambda *cell: cfg.check_components(*cell, owner),
+    )
+    starts, bounds = [], []
+    for _, cell_problem, _ in resolved.cells:
+        start = x0(cell_problem) if callable(x0) else x0
+        x = cfg.check_x0(start, cell_problem, n_paths, owner)
+        bounds.append(cfg.divergence_bound_for(x, divergence_bound, owner))
+        starts.append(x[:1] if np.ndim(start) == 1 else x)
+    dtype = starts[0].dtype
+    itemsize = np.dtype(dtype).itemsize
+    block = min(path_block, n_paths)
+    n_blocks = -(-n_paths // block)
+    ratio_start = int(burn_in * steps)
+    window = steps - ratio_start
+    mesh = make_mesh(devices)
+    shards = n_shards(mesh)
+    n_models, n_etas, n_cells = len(models), len(etas), resolved.n_cells
+
+    # Task t = (model m, learning rate l, cell c), flattened row-major.
+    def task_index(m, cell, l):
+        return (m * n_etas + l) * n_cells + cell
+
+    groups_tasks = [
+        np.asarray([task_index(models.index(g.model), cell, l) for cell in g.cells for l in range(n_etas)])
+        for g in resolved.groups
+    ]
+    max_d = max(s.shape[-1] for s in starts)
+    max_workers = max(alg.n_workers for alg, _, _ in resolved.cells)
+    item_bytes = _item_bytes(block, max_d, max_workers, window, itemsize)
+    cap = max(1, memory_budget // item_bytes) * shards
+    chunks, sizes = _plan(groups_tasks, n_blocks, cap, shards)
+
+    # ------------------------------------------------------------------ output skeleton
+    coords = {"model": list(models), "learning_rate": etas, **resolved.coordinates}
+    dims = ("model", "learning_rate", *resolved.dims)
+    shape = (n_models, n_etas, *resolved.shape)
+    theory_values = np.full((n_models, n_cells), np.nan)
+    for m, name in enumerate(models):
+        for c, cell in enumerate(resolved.cells):
+            try:
+                theory_values[m, c] = theory.ms_threshold(name, *cell)
+            except (ValueError, TypeError, ZeroDivisionError):
+                pass
     attrs = provenance(
         algorithm=algorithm, problem=problem, noise=noise, steps=steps, n_paths=n_paths,
-        schedule=schedule, divergence_bound=bound, burn_in=burn_in,
-        sampling=getattr(built.get("discrete"), "sampling", "n/a"),
-        sde_substeps=sde_substeps, dtype=str(x.dtype),
+        models=",".join(models), grid=_describe_grid(grid), schedule=schedule,
+        divergence_bound=bounds[0] if len(set(bounds)) == 1 else json.dumps(bounds),
+        burn_in=burn_in, path_block=block, key=str(np.asarray(jr.key_data(key)).tolist()),
+        key_impl=str(jr.key_impl(key)), x0=_describe_x0(x0),
+        sampling=sampling, sde_substeps=sde_substeps,
+        model_options=describe(model_options) if model_options else "None", dtype=str(dtype),
     )
-    return xr.Dataset(data, coords={"model": list(models), "learning_rate": etas}, attrs=attrs)
+    values = np.full((len(VARIABLES), n_models * n_etas * n_cells), np.nan, dtype)
+    completed = np.zeros(n_models * n_etas * n_cells, np.int8)
+
+    def dataset(include_completed):
+        data = {name: (dims, values[i].reshape(shape)) for i, name in enumerate(VARIABLES)}
+        data["theory_threshold"] = (("model", *resolved.dims), theory_values.reshape((n_models, *resolved.shape)))
+        if include_completed:
+            data["completed"] = (dims, completed.reshape(shape))
+        ds = xr.Dataset(data, coords=coords, attrs=dict(attrs))
+        ds["theory_threshold"].attrs["description"] = (
+            "closed-form mean-square threshold (model.md §7 H1/H2); inf: none predicted; "
+            "NaN: no closed form for this setting")
+        return ds
+
+    writer = out is not None and jax.process_index() == 0
+    if out is not None:
+        stored = None
+        if jax.process_index() == 0:
+            stored = load_matching(out, dataset(True))
+        if stored is not None:
+            for i, name in enumerate(VARIABLES):
+                values[i] = np.asarray(stored[name].values, dtype).reshape(-1)
+            completed[:] = np.asarray(stored["completed"].values).reshape(-1)
+        values[:] = broadcast_from_first(values)
+        completed[:] = broadcast_from_first(completed)
+
+    # A task split over several chunks is marked completed only by its last chunk, so an
+    # interrupted split task reruns from its first block.
+    todo = [chunk for chunk in chunks if not np.all(completed[chunk.tasks] == 1)]
+    bar = tqdm(total=len(chunks), initial=len(chunks) - len(todo), desc=owner, unit="chunk",
+               disable=_quiet(progress) or jax.process_index() != 0)
+
+    key_data = put_replicated(mesh, np.asarray(jr.key_data(key)))
+    tables = {}
+    carry: BlockStats | None = None
+    for chunk in todo:
+        tick = time.perf_counter()
+        group = resolved.groups[chunk.group]
+        if chunk.group not in tables:
+            tables[chunk.group] = _group_inputs(group, starts, bounds, n_blocks * block, dtype, mesh)
+        stacked, x0_table, cell_bounds, cell_rows = tables[chunk.group]
+        # Items: task-major, block-minor; padded with copies of the first item up to size.
+        lr_index = (chunk.tasks // n_cells) % n_etas
+        row = np.asarray([cell_rows[t % n_cells] for t in chunk.tasks])
+        item_row = np.repeat(row, chunk.n_blocks)
+        item_lr = np.repeat(etas[lr_index], chunk.n_blocks).astype(dtype)
+        item_offset = np.tile(block * (chunk.first_block + np.arange(chunk.n_blocks)), len(chunk.tasks))
+        n_items = len(item_row)
+        pad = sizes[chunk.group] - n_items
+        item_row, item_lr, item_offset = (np.concatenate([a, np.repeat(a[:1], pad)])
+                                          for a in (item_row, item_lr, item_offset))
+        inputs = put_sharded(mesh, (
+            jax.tree_util.tree_map(lambda leaf: leaf[item_row], stacked),
+            item_lr, item_offset.astype(np.int32), item_row.astype(np.int32),
+            cell_bounds[item_row],
+        ))
+        result = _run_items(group.static, _Program(steps, ratio_start, block, n_paths, schedule,
+                                                   jr.key_impl(key), mesh),
+                            *inputs, x0_table, key_data)
+        result = to_host(result)
+        stats = BlockStats(*(np.asarray(leaf)[:n_items].reshape(len(chunk.tasks), chunk.n_blocks, *np.shape(leaf)[1:])
+                             for leaf in result))
+        carry = fold_blocks(stats, carry if chunk.first_block > 0 else None)
+        if chunk.last:
+            final = finalize(carry, etas[lr_index], n_paths)
+            for i, name in enumerate(VARIABLES):
+                values[i, chunk.tasks] = final[name]
+            completed[chunk.tasks] = 1
+            carry = None
+            if writer:
+                write_atomic(dataset(True), out)
+        elapsed = time.perf_counter() - tick
+        bar.update(1)
+        bar.set_postfix_str(f"{n_items * block * steps / max(elapsed, 1e-9):.3g} path-steps/s")
+        if callback is not None:
+            callback(bar.n, len(chunks))
+    bar.close()
+    return dataset(False)
+
+
+def _group_inputs(group, starts, bounds, rows, dtype, mesh):
+    """Stacked cell parameters, start points and divergence bounds of one group.
+
+    Start points are one row per cell when shared by all paths, else ``rows`` rows per cell
+    (n_paths rounded up to whole blocks; the padding rows belong to masked paths).
+    """
+    stacked = stack_params(group.params, range(len(group.cells)))
+    first = [np.asarray(starts[c], dtype) for c in group.cells]
+    if all(s.shape[0] == 1 for s in first):
+        table = np.stack(first)
+    else:
+        table = np.zeros((len(first), rows, first[0].shape[-1]), dtype)
+        for i, s in enumerate(first):
+            table[i, : s.shape[0]] = s
+    cell_bounds = np.asarray([bounds[c] for c in group.cells], dtype)
+    cell_rows = {c: i for i, c in enumerate(group.cells)}
+    return stacked, put_replicated(mesh, table), cell_bounds, cell_rows
+
+
+def _describe_grid(grid) -> str:
+    if not grid:
+        return "None"
+    return json.dumps({path: np.asarray(v).tolist() if not isinstance(v, (list, tuple)) else
+                       [np.asarray(x).tolist() for x in v] for path, v in grid.items()})
+
+
+def _describe_x0(x0) -> str:
+    if callable(x0):
+        return f"callable {getattr(x0, '__qualname__', repr(x0))}"
+    return json.dumps(np.asarray(x0).tolist())
 
 
 def _quiet(progress):
-    import sys
-
     if progress is None:
         return not sys.stderr.isatty()
     return not progress
