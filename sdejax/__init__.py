@@ -36,6 +36,10 @@ from ._noise import (
     GaussianNoise as GaussianNoise,
     StudentTNoise as StudentTNoise,
 )
+from ._results import (
+    plot_stability_map as plot_stability_map,
+    plot_trajectories as plot_trajectories,
+)
 from ._problems import (
     AbstractProblem as AbstractProblem,
     LossProblem as LossProblem,
