@@ -87,6 +87,9 @@ def solve_interval(drift, diffusion, x, learning_rate, key, *, substeps, solver,
         terms, solver, jnp.zeros((), dtype), t1, t1 / substeps, x,
         saveat=diffrax.SaveAt(t1=True), stepsize_controller=controller,
         max_steps=max_steps, throw=False,
+        # No backpropagation through the solve: forward mode needs no checkpointing and is
+        # the mode UnsafeBrownianPath supports.
+        adjoint=diffrax.ForwardMode(),
     )
     y = solution.ys[-1]
     ok = solution.result == diffrax.RESULTS.successful
