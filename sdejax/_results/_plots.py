@@ -118,19 +118,18 @@ def plot_stability_map(
         finite = np.asarray(data.values, dtype=float)
         finite = finite[np.isfinite(finite)]
         if variable == "ms_growth_rate":
-            cmap = plt.get_cmap("RdBu_r").copy()
+            cmap = plt.get_cmap("RdBu_r")
             low = float(finite.min()) if finite.size else -1.0
             high = float(finite.max()) if finite.size else 1.0
             bound = max(abs(low), abs(high), 1e-12)
             norm = mcolors.TwoSlopeNorm(vmin=min(low, -1e-12), vcenter=0.0, vmax=max(high, 1e-12)) \
                 if low < 0 < high else mcolors.Normalize(-bound, bound)
         elif variable == "diverged_fraction":
-            cmap, norm = plt.get_cmap("Reds").copy(), mcolors.Normalize(0.0, 1.0)
+            cmap, norm = plt.get_cmap("Reds"), mcolors.Normalize(0.0, 1.0)
         else:
-            cmap = plt.get_cmap("viridis").copy()
+            cmap = plt.get_cmap("viridis")
             norm = mcolors.LogNorm() if finite.size and np.all(finite > 0) else None
-        cmap.set_over("darkred")
-        cmap.set_bad("black")
+        cmap = cmap.with_extremes(over="darkred", bad="black")
         mappable = None
         for c, model in enumerate(models):
             ax = axes[r, c]
