@@ -43,6 +43,15 @@ def _edges(values, log: bool):
     return np.exp(edges) if log else edges
 
 
+def _log_axis(axis) -> None:
+    """Log scale with plain-number labels at 1, 2, 5 × 10^n (no crowded minor labels)."""
+    import matplotlib.ticker as mticker
+
+    axis.set_major_locator(mticker.LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(mticker.NullFormatter())
+
+
 def _is_geometric(values) -> bool:
     v = np.asarray(values, dtype=float)
     if v.size < 3 or np.any(v <= 0):
@@ -142,7 +151,9 @@ def plot_stability_map(
                     if np.isfinite(t):
                         ax.axvline(t, color="k", ls="--", label=f"theory η* = {t:.3g}")
                         ax.legend(loc="best", fontsize=8)
-                ax.set_xscale("log" if log_eta else "linear")
+                if log_eta:
+                    ax.set_xscale("log")
+                    _log_axis(ax.xaxis)
                 ax.set_xlabel(_label("learning_rate"))
                 ax.set_ylabel(_label(variable))
             else:
@@ -156,8 +167,10 @@ def plot_stability_map(
                                          shading="flat")
                 if log_x:
                     ax.set_xscale("log")
+                    _log_axis(ax.xaxis)
                 if log_eta:
                     ax.set_yscale("log")
+                    _log_axis(ax.yaxis)
                 ax.set_xlabel(_label(x))
                 ax.set_ylabel(_label("learning_rate"))
                 if theory and "theory_threshold" in view:
