@@ -298,7 +298,9 @@ def stability_sweep(
         divergence_bound=bounds[0] if len(set(bounds)) == 1 else json.dumps(bounds),
         burn_in=burn_in, path_block=block, key=str(np.asarray(jr.key_data(key)).tolist()),
         key_impl=str(jr.key_impl(key)), x0=_describe_x0(x0),
-        sampling=sampling, sde_substeps=sde_substeps,
+        sampling=",".join(sorted({str(getattr(g.static, "sampling", "n/a"))
+                                  for g in resolved.groups if g.model == "discrete"})) or "n/a",
+        sde_substeps=sde_substeps,
         model_options=describe(model_options) if model_options else "None", dtype=str(dtype),
     )
     values = np.full((len(VARIABLES), n_models * n_etas * n_cells), np.nan, dtype)

@@ -118,6 +118,7 @@ def plot_stability_map(
     log_eta = _is_geometric(etas)
 
     halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
+    legend, undefined = {}, False
     n_rows, n_cols = len(variables), len(models)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols + 1.2, 3.6 * n_rows),
                              squeeze=False, constrained_layout=True)
@@ -138,7 +139,7 @@ def plot_stability_map(
         else:
             cmap = plt.get_cmap("viridis")
             norm = mcolors.LogNorm() if finite.size and np.all(finite > 0) else None
-        cmap = cmap.with_extremes(over="darkred", bad="black")
+        cmap = cmap.with_extremes(over="darkred", bad="lightgrey")
         mappable = None
         for c, model in enumerate(models):
             ax = axes[r, c]
@@ -184,8 +185,10 @@ def plot_stability_map(
                     m = np.asarray(m.transpose(x).values if hasattr(m, "transpose") else [m], float)
                     if np.any(np.isfinite(m)):
                         ax.plot(xs, m, "o", color="gold", mec="k", ms=5, label="measured η* (growth = 0)")
-                if ax.get_legend_handles_labels()[0]:
-                    ax.legend(loc="upper left", fontsize=7, framealpha=0.85)
+                if np.any(np.isnan(grid)):
+                    undefined = True
+                for handle, label in zip(*ax.get_legend_handles_labels()):
+                    legend.setdefault(label, handle)
                 ax.set_ylim(_edges(etas, log_eta)[0], _edges(etas, log_eta)[-1])
             title = f"{model}" + (f" ({suffix})" if suffix else "")
             ax.set_title(f"model: {title}\n{_label(variable)}", fontsize=10)
@@ -193,6 +196,14 @@ def plot_stability_map(
             bar = fig.colorbar(mappable, ax=list(axes[r, :]), shrink=0.9,
                                extend="max" if variable == "ms_growth_rate" else "neither")
             bar.set_label("growth rate (red: unstable)" if variable == "ms_growth_rate" else _label(variable))
+    if undefined:
+        from matplotlib.patches import Patch
+
+        legend["grey: rate undefined (no usable step: the state underflowed to 0 or was never finite)"] = \
+            Patch(facecolor="lightgrey", edgecolor="grey")
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="outside lower center",
+                   ncol=min(3, len(legend)), fontsize=9, frameon=False)
     if path is not None:
         fig.savefig(path, dpi=dpi)
     return fig
