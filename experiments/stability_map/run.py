@@ -10,6 +10,9 @@ resumes from it if interrupted (run the same command again).
     python experiments/stability_map/run.py                # the full map
     python experiments/stability_map/run.py --quick        # 16 × 6 × 64 paths × 100 steps
     python experiments/stability_map/run.py --steps 100    # fewer steps (2-core laptops)
+    # two processes (e.g. two hosts; here both on this machine):
+    python experiments/stability_map/run.py --coordinator 127.0.0.1:12355 --num-processes 2 --process-id 0 &
+    python experiments/stability_map/run.py --coordinator 127.0.0.1:12355 --num-processes 2 --process-id 1
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def parse():
     parser.add_argument("--results", default=str(HERE / "results"))
     parser.add_argument("--memory-budget", type=int, default=None, help="bytes per device per chunk")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--coordinator", help="host:port of process 0, for a multi-process run")
+    parser.add_argument("--num-processes", type=int, help="number of processes (multi-process run)")
+    parser.add_argument("--process-id", type=int, help="this process's rank (multi-process run)")
     for name, value in CONFIG.items():
         if name == "models":
             parser.add_argument("--models", nargs="+", default=None)
@@ -54,6 +60,11 @@ def parse():
 
 def main():
     args, config = parse()
+    if args.coordinator is not None:
+        # Every process runs this same script; the sweep shards over all their devices, every
+        # process gets the full result, process 0 writes the file.
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=args.num_processes, process_id=args.process_id)
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
     d, n = config["d"], config["n_workers"]
