@@ -51,20 +51,24 @@ DEVICES = SETUP + textwrap.dedent(
     """
 )
 
-PROCESS = textwrap.dedent(
-    """
+PROCESS = (
+    textwrap.dedent(
+        """
     import sys
     import jax
     jax.distributed.initialize(coordinator_address=sys.argv[2], num_processes=2,
                                process_id=int(sys.argv[3]), initialization_timeout=60)
     """
-) + SETUP + textwrap.dedent(
-    """
+    )
+    + SETUP
+    + textwrap.dedent(
+        """
     assert jax.process_count() == 2 and len(jax.devices()) == 4, jax.devices()
     ds = sweep(memory_budget=200_000, out=sys.argv[1] + "/shared.nc")
     ds.to_netcdf(sys.argv[1] + f"/process{jax.process_index()}.nc")
     jax.distributed.shutdown()
     """
+    )
 )
 
 
@@ -72,11 +76,18 @@ PROCESS = textwrap.dedent(
 def reference():
     # The same sweep in this process, on its single CPU device.
     return sdejax.stability_sweep(
-        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 4), sdejax.Quadratic(jnp.ones(5)),
-        sdejax.AffineGaussianNoise(0.0, 0.1), x0=jnp.ones(5),
-        learning_rates=np.geomspace(0.3, 3.0, 5), steps=30, n_paths=48, key=jr.key(7),
-        grid={"compressor.p": [0.25, 0.5, 1.0], "n_workers": [2, 4]}, progress=False,
-        path_block=16)
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 4),
+        sdejax.Quadratic(jnp.ones(5)),
+        sdejax.AffineGaussianNoise(0.0, 0.1),
+        x0=jnp.ones(5),
+        learning_rates=np.geomspace(0.3, 3.0, 5),
+        steps=30,
+        n_paths=48,
+        key=jr.key(7),
+        grid={"compressor.p": [0.25, 0.5, 1.0], "n_workers": [2, 4]},
+        progress=False,
+        path_block=16,
+    )
 
 
 def _env(devices_per_process):
@@ -90,13 +101,19 @@ def _env(devices_per_process):
 def _assert_same(path, reference):
     with xr.open_dataset(path) as ds:
         for name in (*_sweep.VARIABLES, "theory_threshold"):
-            np.testing.assert_array_equal(ds[name].values, reference[name].values,
-                                          err_msg=f"{path.name}: {name}")
+            np.testing.assert_array_equal(
+                ds[name].values, reference[name].values, err_msg=f"{path.name}: {name}"
+            )
 
 
 def test_sharded_over_four_fake_devices(tmp_path, reference):
-    run = subprocess.run([sys.executable, "-c", DEVICES, str(tmp_path)], env=_env(4),
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", DEVICES, str(tmp_path)],
+        env=_env(4),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     for name in ("one.nc", "four.nc", "three.nc"):
         _assert_same(tmp_path / name, reference)
@@ -112,8 +129,13 @@ def _free_port():
 def test_two_local_processes(tmp_path, reference):
     address = f"127.0.0.1:{_free_port()}"
     children = [
-        subprocess.Popen([sys.executable, "-c", PROCESS, str(tmp_path), address, str(i)],
-                         env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", PROCESS, str(tmp_path), address, str(i)],
+            env=_env(2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     logs = []
@@ -125,7 +147,7 @@ def test_two_local_processes(tmp_path, reference):
         for child in children:
             if child.poll() is None:
                 child.kill()
-    for child, err in zip(children, logs):
+    for child, err in zip(children, logs, strict=True):
         assert child.returncode == 0, err[-3000:]
     _assert_same(tmp_path / "process0.nc", reference)
     _assert_same(tmp_path / "process1.nc", reference)

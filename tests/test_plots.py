@@ -28,9 +28,18 @@ def _check_png(path):
 @pytest.fixture(scope="module")
 def sweep():
     return sdejax.stability_sweep(
-        ALGORITHM, PROBLEM, NOISE, x0=jnp.ones(5), learning_rates=np.geomspace(0.3, 3.0, 8),
-        steps=30, n_paths=32, key=jr.key(0), grid={"compressor.p": [0.2, 0.4, 0.7, 1.0]},
-        progress=False, path_block=16)
+        ALGORITHM,
+        PROBLEM,
+        NOISE,
+        x0=jnp.ones(5),
+        learning_rates=np.geomspace(0.3, 3.0, 8),
+        steps=30,
+        n_paths=32,
+        key=jr.key(0),
+        grid={"compressor.p": [0.2, 0.4, 0.7, 1.0]},
+        progress=False,
+        path_block=16,
+    )
 
 
 def test_plot_stability_map(tmp_path, sweep):
@@ -46,8 +55,16 @@ def test_plot_stability_map(tmp_path, sweep):
 
 def test_plot_stability_map_without_grid(tmp_path):
     ds = sdejax.stability_sweep(
-        ALGORITHM, PROBLEM, NOISE, x0=jnp.ones(5), learning_rates=np.geomspace(0.3, 3.0, 6),
-        steps=20, n_paths=16, key=jr.key(0), progress=False)
+        ALGORITHM,
+        PROBLEM,
+        NOISE,
+        x0=jnp.ones(5),
+        learning_rates=np.geomspace(0.3, 3.0, 6),
+        steps=20,
+        n_paths=16,
+        key=jr.key(0),
+        progress=False,
+    )
     path = tmp_path / "curve.png"
     plt.close(sdejax.plot_stability_map(ds, path=path))
     _check_png(path)
@@ -55,8 +72,17 @@ def test_plot_stability_map_without_grid(tmp_path):
 
 def test_plot_trajectories(tmp_path):
     runs = {
-        f"η = {eta}": sdejax.simulate(ALGORITHM, PROBLEM, NOISE, x0=jnp.ones(5), learning_rate=eta,
-                                      steps=60, n_paths=64, key=jr.key(1), save_every=3)
+        f"η = {eta}": sdejax.simulate(
+            ALGORITHM,
+            PROBLEM,
+            NOISE,
+            x0=jnp.ones(5),
+            learning_rate=eta,
+            steps=60,
+            n_paths=64,
+            key=jr.key(1),
+            save_every=3,
+        )
         for eta in (0.5, 1.0)
     }
     path = tmp_path / "loss.png"

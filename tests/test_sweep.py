@@ -1,6 +1,5 @@
 """stability_sweep over parameter grids: contract, validation, compile counts, chunking, theory."""
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -17,11 +16,24 @@ NOISE = sdejax.AffineGaussianNoise(0.0, 0.1)
 KEEP = [0.25, 0.5, 0.75, 1.0]
 # Small on purpose (2 CPU cores): 8 learning rates × 4 keep-probabilities × 64 paths × 40 steps.
 SMALL = dict(
-    x0=jnp.ones(D), learning_rates=np.geomspace(0.3, 3.0, 8), steps=40, n_paths=64,
-    key=jr.key(3), grid={"compressor.p": KEEP}, progress=False, path_block=16,
+    x0=jnp.ones(D),
+    learning_rates=np.geomspace(0.3, 3.0, 8),
+    steps=40,
+    n_paths=64,
+    key=jr.key(3),
+    grid={"compressor.p": KEEP},
+    progress=False,
+    path_block=16,
 )
-VARIABLES = ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se",
-             "diverged_fraction", "final_loss_mean", "final_loss_se")
+VARIABLES = (
+    "ms_growth_rate",
+    "ms_growth_rate_se",
+    "ms_ratio_mean",
+    "ms_ratio_se",
+    "diverged_fraction",
+    "final_loss_mean",
+    "final_loss_se",
+)
 
 
 def assert_bitwise_equal(a, b):
@@ -50,9 +62,12 @@ def test_contract(small_map):
 
 
 def test_theory_overlay_matches_closed_form(small_map):
-    for p, value in zip(KEEP, small_map["theory_threshold"].sel(model="discrete").values):
+    for p, value in zip(
+        KEEP, small_map["theory_threshold"].sel(model="discrete").values, strict=True
+    ):
         expected = theory.ms_threshold(
-            "discrete", sdejax.DCSGD(sdejax.BernoulliSparsifier(p), N), PROBLEM, NOISE)
+            "discrete", sdejax.DCSGD(sdejax.BernoulliSparsifier(p), N), PROBLEM, NOISE
+        )
         assert value == expected
 
 
@@ -89,24 +104,45 @@ def test_compiles_once_per_static_shape():
     grid = {"compressor.p": [0.5, 1.0], "noise.sigma1": [0.0, 0.05, 0.1], "n_workers": [2, 4]}
     before = _sweep.TRACE_COUNT["value"]
     ds = sdejax.stability_sweep(
-        ALGORITHM, PROBLEM, NOISE, x0=jnp.ones(D), learning_rates=[0.5, 1.0], steps=10,
-        n_paths=16, key=jr.key(0), grid=grid, progress=False, memory_budget=30_000,
+        ALGORITHM,
+        PROBLEM,
+        NOISE,
+        x0=jnp.ones(D),
+        learning_rates=[0.5, 1.0],
+        steps=10,
+        n_paths=16,
+        key=jr.key(0),
+        grid=grid,
+        progress=False,
+        memory_budget=30_000,
     )
     assert _sweep.TRACE_COUNT["value"] - before == 2
-    assert ds["ms_growth_rate"].dims == ("model", "learning_rate", "compressor.p",
-                                         "noise.sigma1", "n_workers")
+    assert ds["ms_growth_rate"].dims == (
+        "model",
+        "learning_rate",
+        "compressor.p",
+        "noise.sigma1",
+        "n_workers",
+    )
     assert ds["ms_growth_rate"].shape == (1, 2, 2, 3, 2)
     theory_values = ds["theory_threshold"].sel(model="discrete")
-    expected = theory.ms_threshold("discrete", sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2),
-                                   PROBLEM, sdejax.AffineGaussianNoise(0.0, 0.05))
-    assert float(theory_values.sel({"compressor.p": 0.5, "noise.sigma1": 0.05, "n_workers": 2})) == expected
+    expected = theory.ms_threshold(
+        "discrete",
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2),
+        PROBLEM,
+        sdejax.AffineGaussianNoise(0.0, 0.05),
+    )
+    assert (
+        float(theory_values.sel({"compressor.p": 0.5, "noise.sigma1": 0.05, "n_workers": 2}))
+        == expected
+    )
 
 
 def test_grid_cell_equals_direct_sweep(small_map):
     # A grid cell is the same computation as a sweep of that cell's components alone.
     direct = sdejax.stability_sweep(
-        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.75), N), PROBLEM, NOISE,
-        **{**SMALL, "grid": None})
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.75), N), PROBLEM, NOISE, **{**SMALL, "grid": None}
+    )
     cell = small_map.sel({"compressor.p": 0.75})
     for name in VARIABLES:
         np.testing.assert_array_equal(cell[name].values, direct[name].values, err_msg=name)
@@ -119,8 +155,16 @@ def test_student_t_df_groups():
     noise = sdejax.StudentTNoise(3.0, 0.5)
     before = _sweep.TRACE_COUNT["value"]
     ds = sdejax.stability_sweep(
-        algorithm, PROBLEM, noise, x0=jnp.ones(D), learning_rates=[0.1], steps=5, n_paths=8,
-        key=jr.key(0), grid={"noise.df": [1.0, 2.5, 3.0, 4.5]}, progress=False,
+        algorithm,
+        PROBLEM,
+        noise,
+        x0=jnp.ones(D),
+        learning_rates=[0.1],
+        steps=5,
+        n_paths=8,
+        key=jr.key(0),
+        grid={"noise.df": [1.0, 2.5, 3.0, 4.5]},
+        progress=False,
     )
     assert _sweep.TRACE_COUNT["value"] - before == 3
     assert np.all(np.isnan(ds["theory_threshold"].values))  # no closed form for DSignSGD
@@ -129,26 +173,45 @@ def test_student_t_df_groups():
 
 def test_unknown_grid_path_lists_allowed():
     with pytest.raises(ValueError, match="allowed paths.*compressor.p"):
-        sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.q": [1]}})
+        sdejax.stability_sweep(
+            ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.q": [1]}}
+        )
 
 
 def test_bad_grid_value_raises_component_error():
     with pytest.raises(ValueError, match="BernoulliSparsifier.*`p` must lie in"):
-        sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.p": [0.5, 1.5]}})
+        sdejax.stability_sweep(
+            ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.p": [0.5, 1.5]}}
+        )
     with pytest.raises(ValueError, match="RandK.*k"):
-        sdejax.stability_sweep(sdejax.DCSGD(sdejax.RandK(2), N), PROBLEM, NOISE,
-                               **{**SMALL, "grid": {"compressor.k": [2, 9]}})
+        sdejax.stability_sweep(
+            sdejax.DCSGD(sdejax.RandK(2), N),
+            PROBLEM,
+            NOISE,
+            **{**SMALL, "grid": {"compressor.k": [2, 9]}},
+        )
     with pytest.raises(ValueError, match="same parameter"):
-        sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE,
-                               **{**SMALL, "grid": {"n_workers": [1], "algorithm.n_workers": [2]}})
+        sdejax.stability_sweep(
+            ALGORITHM,
+            PROBLEM,
+            NOISE,
+            **{**SMALL, "grid": {"n_workers": [1], "algorithm.n_workers": [2]}},
+        )
 
 
 def test_dimension_changing_grid_with_callable_x0():
     # Problem dimension d changes array shapes: one program per d; x0 follows the problem.
     before = _sweep.TRACE_COUNT["value"]
     ds = sdejax.stability_sweep(
-        sdejax.DSGD(2), PROBLEM, sdejax.GaussianNoise(0.0), x0=lambda problem: jnp.ones(problem.dim),
-        learning_rates=[0.5, 1.9, 2.1], steps=20, n_paths=4, key=jr.key(0), progress=False,
+        sdejax.DSGD(2),
+        PROBLEM,
+        sdejax.GaussianNoise(0.0),
+        x0=lambda problem: jnp.ones(problem.dim),
+        learning_rates=[0.5, 1.9, 2.1],
+        steps=20,
+        n_paths=4,
+        key=jr.key(0),
+        progress=False,
         grid={"problem.eigenvalues": [jnp.ones(2), jnp.ones(3), 2 * jnp.ones(3)]},
     )
     assert _sweep.TRACE_COUNT["value"] - before == 2
@@ -156,31 +219,52 @@ def test_dimension_changing_grid_with_callable_x0():
     # H2 (σ = 0, ω = 0): gradient descent is stable iff η < 2/λ.
     np.testing.assert_allclose(ds["theory_threshold"].sel(model="discrete").values, [2.0, 2.0, 1.0])
     unstable = ds["ms_growth_rate"].sel(model="discrete").values > 0  # (learning rate, cell)
-    np.testing.assert_array_equal(unstable, [[False, False, False], [False, False, True], [True, True, True]])
+    np.testing.assert_array_equal(
+        unstable, [[False, False, False], [False, False, True], [True, True, True]]
+    )
 
 
 def test_every_registered_model_runs():
     # Any model in sdejax.MODELS goes through the same program (SDE models once registered).
     models = tuple(sdejax.MODELS)
     ds = sdejax.stability_sweep(
-        ALGORITHM, PROBLEM, NOISE, x0=jnp.ones(D), learning_rates=[0.5, 1.0], steps=10,
-        n_paths=8, key=jr.key(0), models=models, grid={"compressor.p": [0.5, 1.0]},
-        progress=False, sde_substeps=2,
+        ALGORITHM,
+        PROBLEM,
+        NOISE,
+        x0=jnp.ones(D),
+        learning_rates=[0.5, 1.0],
+        steps=10,
+        n_paths=8,
+        key=jr.key(0),
+        models=models,
+        grid={"compressor.p": [0.5, 1.0]},
+        progress=False,
+        sde_substeps=2,
     )
     assert list(ds["model"].values) == list(models)
     assert np.all(np.isfinite(ds["ms_growth_rate"].values))
     for model in models:
         if model in ("discrete", "corrected", "sme1", "sme2"):
-            assert np.all(np.isfinite(ds["theory_threshold"].sel(model=model).values)
-                          | np.isinf(ds["theory_threshold"].sel(model=model).values))
+            assert np.all(
+                np.isfinite(ds["theory_threshold"].sel(model=model).values)
+                | np.isinf(ds["theory_threshold"].sel(model=model).values)
+            )
 
 
 def test_per_path_x0_and_uneven_blocks():
     # n_paths not a multiple of the block: the last block is padded with masked paths, and the
     # result still does not depend on chunking.
     x0 = jr.normal(jr.key(5), (37, D))
-    kwargs = dict(x0=x0, learning_rates=[0.5, 1.5], steps=12, n_paths=37, key=jr.key(1),
-                  progress=False, path_block=8, grid={"noise.sigma1": [0.0, 0.2]})
+    kwargs = dict(
+        x0=x0,
+        learning_rates=[0.5, 1.5],
+        steps=12,
+        n_paths=37,
+        key=jr.key(1),
+        progress=False,
+        path_block=8,
+        grid={"noise.sigma1": [0.0, 0.2]},
+    )
     one = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, **kwargs)
     many = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, memory_budget=1, **kwargs)
     assert_bitwise_equal(one, many)

@@ -18,12 +18,22 @@ import sdejax
 from sdejax._engine import _sweep
 
 D, N = 5, 4
-COMPONENTS = (sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), N), sdejax.Quadratic(jnp.ones(D)),
-              sdejax.AffineGaussianNoise(0.0, 0.1))
+COMPONENTS = (
+    sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), N),
+    sdejax.Quadratic(jnp.ones(D)),
+    sdejax.AffineGaussianNoise(0.0, 0.1),
+)
 # 6 learning rates × 4 keep-probabilities; the budget makes 6 chunks of 4 tasks (4 blocks each).
-KWARGS = dict(x0=jnp.ones(D), learning_rates=np.geomspace(0.3, 3.0, 6), steps=30, n_paths=64,
-              key=jr.key(11), grid={"compressor.p": [0.25, 0.5, 0.75, 1.0]}, progress=False,
-              path_block=16)
+KWARGS = dict(
+    x0=jnp.ones(D),
+    learning_rates=np.geomspace(0.3, 3.0, 6),
+    steps=30,
+    n_paths=64,
+    key=jr.key(11),
+    grid={"compressor.p": [0.25, 0.5, 0.75, 1.0]},
+    progress=False,
+    path_block=16,
+)
 BUDGET = 740_000
 VARIABLES = _sweep.VARIABLES
 
@@ -60,7 +70,9 @@ def assert_bitwise_equal(a, b):
 
 def test_chunk_plan_has_several_chunks():
     counts = []
-    sdejax.stability_sweep(*COMPONENTS, memory_budget=BUDGET, callback=lambda d, t: counts.append(t), **KWARGS)
+    sdejax.stability_sweep(
+        *COMPONENTS, memory_budget=BUDGET, callback=lambda d, t: counts.append(t), **KWARGS
+    )
     assert counts and counts[0] == 6
 
 
@@ -72,15 +84,32 @@ def test_writes_netcdf_with_provenance_and_resumes(tmp_path, reference):
     stored = xr.open_dataset(out)
     assert_bitwise_equal(stored, reference)
     assert np.all(stored["completed"].values == 1)
-    for attr in ("sdejax_version", "git_revision", "algorithm", "problem", "noise", "grid",
-                 "key", "steps", "n_paths", "burn_in", "path_block", "x0"):
+    for attr in (
+        "sdejax_version",
+        "git_revision",
+        "algorithm",
+        "problem",
+        "noise",
+        "grid",
+        "key",
+        "steps",
+        "n_paths",
+        "burn_in",
+        "path_block",
+        "x0",
+    ):
         assert attr in stored.attrs, attr
     assert stored.attrs["sdejax_version"] == sdejax.__version__
     stored.close()
     # A finished file: the same call runs nothing and returns the same numbers.
     calls = []
-    again = sdejax.stability_sweep(*COMPONENTS, memory_budget=BUDGET, out=str(out),
-                                   callback=lambda d, t: calls.append(d), **KWARGS)
+    again = sdejax.stability_sweep(
+        *COMPONENTS,
+        memory_budget=BUDGET,
+        out=str(out),
+        callback=lambda d, t: calls.append(d),
+        **KWARGS,
+    )
     assert calls == []
     assert_bitwise_equal(again, reference)
 
@@ -95,8 +124,9 @@ def test_mismatched_configuration_raises(tmp_path):
 def test_resume_after_kill(tmp_path, reference):
     out = tmp_path / "map.nc"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD % BUDGET, str(out)], env=env,
-                             stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD % BUDGET, str(out)], env=env, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 120
         while not out.exists():
@@ -114,8 +144,13 @@ def test_resume_after_kill(tmp_path, reference):
         done = partial["completed"].values.mean()
     assert 0 < done < 1, done  # killed mid-way
     calls = []
-    resumed = sdejax.stability_sweep(*COMPONENTS, memory_budget=BUDGET, out=str(out),
-                                     callback=lambda d, t: calls.append(d), **KWARGS)
+    resumed = sdejax.stability_sweep(
+        *COMPONENTS,
+        memory_budget=BUDGET,
+        out=str(out),
+        callback=lambda d, t: calls.append(d),
+        **KWARGS,
+    )
     assert 0 < len(calls) < 6  # only the unfinished chunks ran
     assert_bitwise_equal(resumed, reference)
     with xr.open_dataset(out) as final:

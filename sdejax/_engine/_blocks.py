@@ -11,13 +11,12 @@ into chunks, devices or processes therefore never changes a single bit of the re
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-import math
-
 import numpy as np
 
 from ._kernel import advance_paths
@@ -50,8 +49,9 @@ def fixed_order_sum(values):
     return values[..., 0]
 
 
-def run_block(model, x0, learning_rate, keys, valid, divergence_bound, *, steps, ratio_start,
-              schedule) -> BlockStats:
+def run_block(
+    model, x0, learning_rate, keys, valid, divergence_bound, *, steps, ratio_start, schedule
+) -> BlockStats:
     """Run one block of paths (x0 (B, d), keys (B,), valid (B,)) and reduce it."""
     dtype = x0.dtype
     learning_rate = jnp.asarray(learning_rate, dtype)
@@ -60,12 +60,20 @@ def run_block(model, x0, learning_rate, keys, valid, divergence_bound, *, steps,
     def advance(carry, k):
         x, diverged = carry
         x, diverged, norm_old, norm_new, use = advance_paths(
-            step_fn, x, diverged, keys, k, learning_rate, schedule=schedule,
+            step_fn,
+            x,
+            diverged,
+            keys,
+            k,
+            learning_rate,
+            schedule=schedule,
             divergence_bound=divergence_bound,
         )
         use = use & valid
-        sums = (fixed_order_sum(jnp.where(use, norm_new, 0.0)),
-                fixed_order_sum(jnp.where(use, norm_old, 0.0)))
+        sums = (
+            fixed_order_sum(jnp.where(use, norm_new, 0.0)),
+            fixed_order_sum(jnp.where(use, norm_old, 0.0)),
+        )
         return (x, diverged), sums
 
     def burn(carry, k):

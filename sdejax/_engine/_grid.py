@@ -70,14 +70,20 @@ def rebuild(module, **changes):
             )
     unknown = set(changes) - set(kwargs)
     if unknown:
-        raise ValueError(f"stability_sweep: {cls.__name__} has no constructor argument {sorted(unknown)}.")
+        raise ValueError(
+            f"stability_sweep: {cls.__name__} has no constructor argument {sorted(unknown)}."
+        )
     return cls(**kwargs)
 
 
 def allowed_paths(algorithm, problem, noise) -> list[str]:
     """Every grid path that resolves for these components."""
-    components = {"algorithm": algorithm, "compressor": algorithm.compressor, "noise": noise,
-                  "problem": problem}
+    components = {
+        "algorithm": algorithm,
+        "compressor": algorithm.compressor,
+        "noise": noise,
+        "problem": problem,
+    }
     paths = list(_ALIASES)
     for root, module in components.items():
         for name in _constructor_parameters(module):
@@ -114,20 +120,29 @@ def check_grid(grid, algorithm, problem, noise):
     if grid is None:
         return {}
     if not hasattr(grid, "items"):
-        raise TypeError(f"stability_sweep: `grid` must be a mapping from parameter path to values, got {grid!r}.")
+        raise TypeError(
+            "stability_sweep: `grid` must be a mapping from parameter path to values, "
+            f"got {grid!r}."
+        )
     seen = {}
     out = {}
     for path, values in grid.items():
         target = _resolve(path, algorithm, problem, noise)
         if target in seen:
-            raise ValueError(f"stability_sweep: grid paths {seen[target]!r} and {path!r} name the same parameter.")
+            raise ValueError(
+                f"stability_sweep: grid paths {seen[target]!r} and {path!r} name the same "
+                "parameter."
+            )
         seen[target] = path
         if isinstance(values, (list, tuple)):
             items = [_as_value(np.asarray(v)) if np.ndim(v) == 0 else np.asarray(v) for v in values]
         else:
             arr = np.asarray(values)
             if arr.ndim == 0:
-                raise ValueError(f"stability_sweep: grid values for {path!r} must be a 1-D array or a list, got a scalar.")
+                raise ValueError(
+                    f"stability_sweep: grid values for {path!r} must be a 1-D array or a list, "
+                    "got a scalar."
+                )
             items = [_as_value(v) if np.ndim(v) == 0 else np.asarray(v) for v in arr]
         if not items:
             raise ValueError(f"stability_sweep: grid values for {path!r} are empty.")
@@ -165,8 +180,11 @@ def build_cell(assignment, algorithm, problem, noise):
 def _signature(model):
     params, static = eqx.partition(model, eqx.is_array)
     leaves = jtu.tree_leaves(params)
-    return (jtu.tree_structure(static), tuple(jtu.tree_leaves(static)),
-            tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
+    return (
+        jtu.tree_structure(static),
+        tuple(jtu.tree_leaves(static)),
+        tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves),
+    )
 
 
 @dataclass
@@ -201,7 +219,7 @@ def resolve_grid(grid, algorithm, problem, noise, models, model_options, check_c
     shape = tuple(len(spec[d][0]) for d in dims)
     cells = []
     for combo in itertools.product(*(spec[d][0] for d in dims)):
-        cell = build_cell(dict(zip(dims, combo)), algorithm, problem, noise)
+        cell = build_cell(dict(zip(dims, combo, strict=True)), algorithm, problem, noise)
         check_components(*cell)
         cells.append(cell)
     groups: list[Group] = []
@@ -212,9 +230,9 @@ def resolve_grid(grid, algorithm, problem, noise, models, model_options, check_c
             model = make_model(name, *cell, **model_options(name))
             params, static = eqx.partition(model, eqx.is_array)
             signature = _signature(model)
-            for seen, group in zip(signatures, mine):
-                if seen == signature:
-                    break
+            matches = [i for i, seen in enumerate(signatures) if seen == signature]
+            if matches:
+                group = mine[matches[0]]
             else:
                 group = Group(name, static)
                 signatures.append(signature)
@@ -228,5 +246,7 @@ def resolve_grid(grid, algorithm, problem, noise, models, model_options, check_c
 
 def stack_params(params_list, rows):
     """Stack the array leaves of the cells ``rows`` (numpy, on the host)."""
-    return jtu.tree_map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]),
-                        *[params_list[r] for r in rows])
+    return jtu.tree_map(
+        lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]),
+        *[params_list[r] for r in rows],
+    )

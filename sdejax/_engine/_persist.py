@@ -44,8 +44,11 @@ def load_matching(out, template: xr.Dataset):
     with xr.open_dataset(out, engine="netcdf4") as stored:
         stored = stored.load()
     mine, theirs = _fixed(template.attrs), _fixed(stored.attrs)
-    differ = sorted(k for k in set(mine) | set(theirs) if k not in mine or k not in theirs
-                    or not _same(mine[k], theirs[k]))
+    differ = sorted(
+        k
+        for k in set(mine) | set(theirs)
+        if k not in mine or k not in theirs or not _same(mine[k], theirs[k])
+    )
     for name, coord in template.coords.items():
         if name not in stored.coords or not np.array_equal(
             np.asarray(stored[name].values), np.asarray(coord.values)

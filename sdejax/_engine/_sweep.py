@@ -18,7 +18,6 @@ processes.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +26,6 @@ from typing import NamedTuple
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import xarray as xr
@@ -40,11 +38,26 @@ from ._blocks import BlockStats, block_inputs, finalize, fold_blocks, run_block
 from ._grid import resolve_grid, stack_params
 from ._metadata import describe, provenance
 from ._persist import load_matching, write_atomic
-from ._sharding import AXIS, make_mesh, n_shards, put_replicated, put_sharded, to_host, broadcast_from_first
+from ._sharding import (
+    AXIS,
+    broadcast_from_first,
+    make_mesh,
+    n_shards,
+    put_replicated,
+    put_sharded,
+    to_host,
+)
 from ._simulate import _as_key
 
-VARIABLES = ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se",
-             "diverged_fraction", "final_loss_mean", "final_loss_se")
+VARIABLES = (
+    "ms_growth_rate",
+    "ms_growth_rate_se",
+    "ms_ratio_mean",
+    "ms_ratio_se",
+    "diverged_fraction",
+    "final_loss_mean",
+    "final_loss_se",
+)
 
 # Default per-device memory budget: 512 MiB, small enough for a laptop next to other programs
 # and large enough that chunk dispatch overhead is negligible.
@@ -68,8 +81,9 @@ class _Program(NamedTuple):
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _run_items(static, program: _Program, params, learning_rates, offsets, cells, bounds,
-               x0_table, key_data):
+def _run_items(
+    static, program: _Program, params, learning_rates, offsets, cells, bounds, x0_table, key_data
+):
     TRACE_COUNT["value"] += 1
 
     def local(params, learning_rates, offsets, cells, bounds, x0_table, key_data):
@@ -78,9 +92,20 @@ def _run_items(static, program: _Program, params, learning_rates, offsets, cells
         def one(item):
             p, learning_rate, offset, cell, bound = item
             model = eqx.combine(p, static)
-            keys, x0, valid = block_inputs(key, offset, program.block, program.n_paths, x0_table, cell)
-            return run_block(model, x0, learning_rate, keys, valid, bound, steps=program.steps,
-                             ratio_start=program.ratio_start, schedule=program.schedule)
+            keys, x0, valid = block_inputs(
+                key, offset, program.block, program.n_paths, x0_table, cell
+            )
+            return run_block(
+                model,
+                x0,
+                learning_rate,
+                keys,
+                valid,
+                bound,
+                steps=program.steps,
+                ratio_start=program.ratio_start,
+                schedule=program.schedule,
+            )
 
         # One item at a time (a loop, not a vmap over items): every item then runs the very
         # same compiled body with the same shapes, whatever the chunk size or the device. A
@@ -90,9 +115,9 @@ def _run_items(static, program: _Program, params, learning_rates, offsets, cells
         return jax.lax.map(one, (params, learning_rates, offsets, cells, bounds))
 
     sharded = (P(AXIS),) * 5
-    return jax.shard_map(local, mesh=program.mesh, in_specs=sharded + (P(), P()),
-                         out_specs=P(AXIS), check_vma=False)(params, learning_rates, offsets, cells, bounds,
-                                            x0_table, key_data)
+    return jax.shard_map(
+        local, mesh=program.mesh, in_specs=sharded + (P(), P()), out_specs=P(AXIS), check_vma=False
+    )(params, learning_rates, offsets, cells, bounds, x0_table, key_data)
 
 
 class _Chunk(NamedTuple):
@@ -122,15 +147,16 @@ def _plan(groups_tasks, n_blocks, items_cap, shards):
             per_chunk = max(1, min(len(tasks), items_cap // n_blocks))
             sizes.append(_round_up(per_chunk * n_blocks, shards))
             for start in range(0, len(tasks), per_chunk):
-                chunks.append(_Chunk(g, tasks[start:start + per_chunk], 0, n_blocks, True))
+                chunks.append(_Chunk(g, tasks[start : start + per_chunk], 0, n_blocks, True))
         else:
             per_chunk = max(shards, items_cap - items_cap % shards)
             sizes.append(per_chunk)
             for i in range(len(tasks)):
                 for start in range(0, n_blocks, per_chunk):
                     count = min(per_chunk, n_blocks - start)
-                    chunks.append(_Chunk(g, tasks[i:i + 1], start, count,
-                                         start + count == n_blocks))
+                    chunks.append(
+                        _Chunk(g, tasks[i : i + 1], start, count, start + count == n_blocks)
+                    )
     return chunks, sizes
 
 
@@ -248,7 +274,12 @@ def stability_sweep(
         return cfg.model_options(name, sde_substeps, sampling, model_options, owner)
 
     resolved = resolve_grid(
-        grid, algorithm, problem, noise, models, options,
+        grid,
+        algorithm,
+        problem,
+        noise,
+        models,
+        options,
         lambda *cell: cfg.check_components(*cell, owner),
     )
     starts, bounds = [], []
@@ -267,12 +298,14 @@ def stability_sweep(
     shards = n_shards(mesh)
     n_models, n_etas, n_cells = len(models), len(etas), resolved.n_cells
 
-    # Task t = (model m, learning rate l, cell c), flattened row-major.
-    def task_index(m, cell, l):
-        return (m * n_etas + l) * n_cells + cell
+    # Task t = (model m, learning rate r, cell c), flattened row-major.
+    def task_index(m, cell, r):
+        return (m * n_etas + r) * n_cells + cell
 
     groups_tasks = [
-        np.asarray([task_index(models.index(g.model), cell, l) for cell in g.cells for l in range(n_etas)])
+        np.asarray(
+            [task_index(models.index(g.model), cell, r) for cell in g.cells for r in range(n_etas)]
+        )
         for g in resolved.groups
     ]
     max_d = max(s.shape[-1] for s in starts)
@@ -293,28 +326,50 @@ def stability_sweep(
             except (ValueError, TypeError, ZeroDivisionError):
                 pass
     attrs = provenance(
-        algorithm=algorithm, problem=problem, noise=noise, steps=steps, n_paths=n_paths,
-        models=",".join(models), grid=_describe_grid(grid), schedule=schedule,
+        algorithm=algorithm,
+        problem=problem,
+        noise=noise,
+        steps=steps,
+        n_paths=n_paths,
+        models=",".join(models),
+        grid=_describe_grid(grid),
+        schedule=schedule,
         divergence_bound=bounds[0] if len(set(bounds)) == 1 else json.dumps(bounds),
-        burn_in=burn_in, path_block=block, key=str(np.asarray(jr.key_data(key)).tolist()),
-        key_impl=str(jr.key_impl(key)), x0=_describe_x0(x0),
-        sampling=",".join(sorted({str(getattr(g.static, "sampling", "n/a"))
-                                  for g in resolved.groups if g.model == "discrete"})) or "n/a",
+        burn_in=burn_in,
+        path_block=block,
+        key=str(np.asarray(jr.key_data(key)).tolist()),
+        key_impl=str(jr.key_impl(key)),
+        x0=_describe_x0(x0),
+        sampling=",".join(
+            sorted(
+                {
+                    str(getattr(g.static, "sampling", "n/a"))
+                    for g in resolved.groups
+                    if g.model == "discrete"
+                }
+            )
+        )
+        or "n/a",
         sde_substeps=sde_substeps,
-        model_options=describe(model_options) if model_options else "None", dtype=str(dtype),
+        model_options=describe(model_options) if model_options else "None",
+        dtype=str(dtype),
     )
     values = np.full((len(VARIABLES), n_models * n_etas * n_cells), np.nan, dtype)
     completed = np.zeros(n_models * n_etas * n_cells, np.int8)
 
     def dataset(include_completed):
         data = {name: (dims, values[i].reshape(shape)) for i, name in enumerate(VARIABLES)}
-        data["theory_threshold"] = (("model", *resolved.dims), theory_values.reshape((n_models, *resolved.shape)))
+        data["theory_threshold"] = (
+            ("model", *resolved.dims),
+            theory_values.reshape((n_models, *resolved.shape)),
+        )
         if include_completed:
             data["completed"] = (dims, completed.reshape(shape))
         ds = xr.Dataset(data, coords=coords, attrs=dict(attrs))
         ds["theory_threshold"].attrs["description"] = (
             "closed-form mean-square threshold (model.md §7 H1/H2); inf: none predicted; "
-            "NaN: no closed form for this setting")
+            "NaN: no closed form for this setting"
+        )
         return ds
 
     writer = out is not None and jax.process_index() == 0
@@ -332,8 +387,13 @@ def stability_sweep(
     # A task split over several chunks is marked completed only by its last chunk, so an
     # interrupted split task reruns from its first block.
     todo = [chunk for chunk in chunks if not np.all(completed[chunk.tasks] == 1)]
-    bar = tqdm(total=len(chunks), initial=len(chunks) - len(todo), desc=owner, unit="chunk",
-               disable=_quiet(progress) or jax.process_index() != 0)
+    bar = tqdm(
+        total=len(chunks),
+        initial=len(chunks) - len(todo),
+        desc=owner,
+        unit="chunk",
+        disable=_quiet(progress) or jax.process_index() != 0,
+    )
 
     key_data = put_replicated(mesh, np.asarray(jr.key_data(key)))
     tables = {}
@@ -342,29 +402,49 @@ def stability_sweep(
         tick = time.perf_counter()
         group = resolved.groups[chunk.group]
         if chunk.group not in tables:
-            tables[chunk.group] = _group_inputs(group, starts, bounds, n_blocks * block, dtype, mesh)
+            tables[chunk.group] = _group_inputs(
+                group, starts, bounds, n_blocks * block, dtype, mesh
+            )
         stacked, x0_table, cell_bounds, cell_rows = tables[chunk.group]
         # Items: task-major, block-minor; padded with copies of the first item up to size.
         lr_index = (chunk.tasks // n_cells) % n_etas
         row = np.asarray([cell_rows[t % n_cells] for t in chunk.tasks])
         item_row = np.repeat(row, chunk.n_blocks)
         item_lr = np.repeat(etas[lr_index], chunk.n_blocks).astype(dtype)
-        item_offset = np.tile(block * (chunk.first_block + np.arange(chunk.n_blocks)), len(chunk.tasks))
+        item_offset = np.tile(
+            block * (chunk.first_block + np.arange(chunk.n_blocks)), len(chunk.tasks)
+        )
         n_items = len(item_row)
         pad = sizes[chunk.group] - n_items
-        item_row, item_lr, item_offset = (np.concatenate([a, np.repeat(a[:1], pad)])
-                                          for a in (item_row, item_lr, item_offset))
-        inputs = put_sharded(mesh, (
-            jax.tree_util.tree_map(lambda leaf: leaf[item_row], stacked),
-            item_lr, item_offset.astype(np.int32), item_row.astype(np.int32),
-            cell_bounds[item_row],
-        ))
-        result = _run_items(group.static, _Program(steps, ratio_start, block, n_paths, schedule,
-                                                   jr.key_impl(key), mesh),
-                            *inputs, x0_table, key_data)
+        item_row, item_lr, item_offset = (
+            np.concatenate([a, np.repeat(a[:1], pad)]) for a in (item_row, item_lr, item_offset)
+        )
+        inputs = put_sharded(
+            mesh,
+            (
+                jax.tree_util.tree_map(lambda leaf, rows=item_row: leaf[rows], stacked),
+                item_lr,
+                item_offset.astype(np.int32),
+                item_row.astype(np.int32),
+                cell_bounds[item_row],
+            ),
+        )
+        result = _run_items(
+            group.static,
+            _Program(steps, ratio_start, block, n_paths, schedule, jr.key_impl(key), mesh),
+            *inputs,
+            x0_table,
+            key_data,
+        )
         result = to_host(result)
-        stats = BlockStats(*(np.asarray(leaf)[:n_items].reshape(len(chunk.tasks), chunk.n_blocks, *np.shape(leaf)[1:])
-                             for leaf in result))
+        stats = BlockStats(
+            *(
+                np.asarray(leaf)[:n_items].reshape(
+                    len(chunk.tasks), chunk.n_blocks, *np.shape(leaf)[1:]
+                )
+                for leaf in result
+            )
+        )
         carry = fold_blocks(stats, carry if chunk.first_block > 0 else None)
         if chunk.last:
             final = finalize(carry, etas[lr_index], n_paths)
@@ -405,8 +485,14 @@ def _group_inputs(group, starts, bounds, rows, dtype, mesh):
 def _describe_grid(grid) -> str:
     if not grid:
         return "None"
-    return json.dumps({path: np.asarray(v).tolist() if not isinstance(v, (list, tuple)) else
-                       [np.asarray(x).tolist() for x in v] for path, v in grid.items()})
+    return json.dumps(
+        {
+            path: np.asarray(v).tolist()
+            if not isinstance(v, (list, tuple))
+            else [np.asarray(x).tolist() for x in v]
+            for path, v in grid.items()
+        }
+    )
 
 
 def _describe_x0(x0) -> str:

@@ -104,7 +104,9 @@ def plot_stability_map(
     if x is None and grid_dims:
         x = grid_dims[0]
     if x is not None and x not in grid_dims:
-        raise ValueError(f"plot_stability_map: `x` must be one of the grid dimensions {grid_dims}, got {x!r}.")
+        raise ValueError(
+            f"plot_stability_map: `x` must be one of the grid dimensions {grid_dims}, got {x!r}."
+        )
     chosen = dict(select or {})
     fixed = {}
     for dim in grid_dims:
@@ -120,8 +122,13 @@ def plot_stability_map(
     halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
     legend, undefined = {}, False
     n_rows, n_cols = len(variables), len(models)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols + 1.2, 3.6 * n_rows),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(4.2 * n_cols + 1.2, 3.6 * n_rows),
+        squeeze=False,
+        constrained_layout=True,
+    )
     suffix = ", ".join(f"{k} = {np.asarray(v).item():g}" for k, v in fixed.items())
     for r, variable in enumerate(variables):
         data = view[variable]
@@ -132,8 +139,11 @@ def plot_stability_map(
             low = float(finite.min()) if finite.size else -1.0
             high = float(finite.max()) if finite.size else 1.0
             bound = max(abs(low), abs(high), 1e-12)
-            norm = mcolors.TwoSlopeNorm(vmin=min(low, -1e-12), vcenter=0.0, vmax=max(high, 1e-12)) \
-                if low < 0 < high else mcolors.Normalize(-bound, bound)
+            norm = (
+                mcolors.TwoSlopeNorm(vmin=min(low, -1e-12), vcenter=0.0, vmax=max(high, 1e-12))
+                if low < 0 < high
+                else mcolors.Normalize(-bound, bound)
+            )
         elif variable == "diverged_fraction":
             cmap, norm = plt.get_cmap("Reds"), mcolors.Normalize(0.0, 1.0)
         else:
@@ -163,9 +173,14 @@ def plot_stability_map(
                 grid = np.asarray(values.transpose("learning_rate", x).values, dtype=float)
                 # +inf (every path blew up) is drawn as the colour map's "over" colour.
                 grid = np.where(np.isposinf(grid), np.finfo(float).max, grid)
-                mappable = ax.pcolormesh(_edges(xs, log_x), _edges(etas, log_eta),
-                                         np.ma.masked_invalid(grid), cmap=cmap, norm=norm,
-                                         shading="flat")
+                mappable = ax.pcolormesh(
+                    _edges(xs, log_x),
+                    _edges(etas, log_eta),
+                    np.ma.masked_invalid(grid),
+                    cmap=cmap,
+                    norm=norm,
+                    shading="flat",
+                )
                 if log_x:
                     ax.set_xscale("log")
                     _log_axis(ax.xaxis)
@@ -175,35 +190,65 @@ def plot_stability_map(
                 ax.set_xlabel(_label(x))
                 ax.set_ylabel(_label("learning_rate"))
                 if theory and "theory_threshold" in view:
-                    t = np.asarray(view["theory_threshold"].sel(model=model).transpose(x).values, float)
+                    t = np.asarray(
+                        view["theory_threshold"].sel(model=model).transpose(x).values, float
+                    )
                     shown = np.where(np.isfinite(t) & (t >= etas[0]) & (t <= etas[-1]), t, np.nan)
                     if np.any(np.isfinite(shown)):
-                        ax.plot(xs, shown, "--", color="k", lw=2.0, label="theory η* (model.md H1)",
-                                path_effects=halo)
+                        ax.plot(
+                            xs,
+                            shown,
+                            "--",
+                            color="k",
+                            lw=2.0,
+                            label="theory η* (model.md H1)",
+                            path_effects=halo,
+                        )
                 if measured:
                     m = measured_threshold(view, str(model))
                     m = np.asarray(m.transpose(x).values if hasattr(m, "transpose") else [m], float)
                     if np.any(np.isfinite(m)):
-                        ax.plot(xs, m, "o", color="gold", mec="k", ms=5, label="measured η* (growth = 0)")
+                        ax.plot(
+                            xs,
+                            m,
+                            "o",
+                            color="gold",
+                            mec="k",
+                            ms=5,
+                            label="measured η* (growth = 0)",
+                        )
                 if np.any(np.isnan(grid)):
                     undefined = True
-                for handle, label in zip(*ax.get_legend_handles_labels()):
+                for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                     legend.setdefault(label, handle)
                 ax.set_ylim(_edges(etas, log_eta)[0], _edges(etas, log_eta)[-1])
             title = f"{model}" + (f" ({suffix})" if suffix else "")
             ax.set_title(f"model: {title}\n{_label(variable)}", fontsize=10)
         if mappable is not None:
-            bar = fig.colorbar(mappable, ax=list(axes[r, :]), shrink=0.9,
-                               extend="max" if variable == "ms_growth_rate" else "neither")
-            bar.set_label("growth rate (red: unstable)" if variable == "ms_growth_rate" else _label(variable))
+            bar = fig.colorbar(
+                mappable,
+                ax=list(axes[r, :]),
+                shrink=0.9,
+                extend="max" if variable == "ms_growth_rate" else "neither",
+            )
+            bar.set_label(
+                "growth rate (red: unstable)" if variable == "ms_growth_rate" else _label(variable)
+            )
     if undefined:
         from matplotlib.patches import Patch
 
-        legend["grey: rate undefined (no usable step: the state underflowed to 0 or was never finite)"] = \
-            Patch(facecolor="lightgrey", edgecolor="grey")
+        legend[
+            "grey: rate undefined (no usable step: the state underflowed to 0 or was never finite)"
+        ] = Patch(facecolor="lightgrey", edgecolor="grey")
     if legend:
-        fig.legend(list(legend.values()), list(legend), loc="outside lower center",
-                   ncol=min(3, len(legend)), fontsize=9, frameon=False)
+        fig.legend(
+            list(legend.values()),
+            list(legend),
+            loc="outside lower center",
+            ncol=min(3, len(legend)),
+            fontsize=9,
+            frameon=False,
+        )
     if path is not None:
         fig.savefig(path, dpi=dpi)
     return fig
@@ -236,7 +281,10 @@ def plot_trajectories(results, *, variable: str = "loss", path=None, dpi: int = 
     for i, (label, ds) in enumerate(results.items()):
         for name in (f"{variable}_mean", f"{variable}_se", "time"):
             if name not in ds.variables:
-                raise ValueError(f"plot_trajectories: the Dataset {label!r} has no {name!r} (expected sdejax.simulate output).")
+                raise ValueError(
+                    f"plot_trajectories: the Dataset {label!r} has no {name!r} "
+                    "(expected sdejax.simulate output)."
+                )
         t = np.asarray(ds["time"].values, float)
         mean = np.asarray(ds[f"{variable}_mean"].values, float)
         se = np.asarray(ds[f"{variable}_se"].values, float)
