@@ -456,7 +456,9 @@ def stability_sweep(
                 write_atomic(dataset(True), out)
         elapsed = time.perf_counter() - tick
         bar.update(1)
-        bar.set_postfix_str(f"{n_items * block * steps / max(elapsed, 1e-9):.3g} path-steps/s")
+        starts_in_chunk = block * (chunk.first_block + np.arange(chunk.n_blocks))
+        real_paths = len(chunk.tasks) * int(np.sum(np.clip(n_paths - starts_in_chunk, 0, block)))
+        bar.set_postfix_str(f"{real_paths * steps / max(elapsed, 1e-9):.3g} path-steps/s")
         if callback is not None:
             callback(bar.n, len(chunks))
     bar.close()
