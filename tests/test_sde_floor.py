@@ -10,11 +10,11 @@ from helpers import z_for
 import sdejax
 
 ETA = 0.05
-HORIZON = 20.0  # SDE time; the near-optimum relaxation time is σ/(2p(0)λ) ≈ 1.25
+HORIZON = 12.0  # SDE time; the near-optimum relaxation time is σ/(2p(0)λ) ≈ 1.25
 
 
-def _floor(model, noise, key, n_paths=2000):
-    """Time-averaged loss over t ∈ [5, 20] and a conservative SE.
+def _floor(model, noise, key, n_paths=500):
+    """Time-averaged loss over t ∈ [5, 12] and a conservative SE.
 
     Saves are one time unit apart and positively correlated, so the variance of their mean is
     at most the largest single-save variance: that SE bounds the true one from above.
@@ -38,10 +38,13 @@ def _check(noise, models, key):
         assert abs(value - reference) < z * math.hypot(se, reference_se), (model, value, reference)
 
 
-@pytest.mark.parametrize("noise", [sdejax.GaussianNoise(1.0), sdejax.StudentTNoise(1.0, 1.0)],
-                         ids=["gaussian", "cauchy"])
-def test_h4_floor_corrected_matches_discrete(noise, key):
-    _check(noise, ("corrected",), key)
+def test_h4_floor_corrected_matches_discrete(key):
+    _check(sdejax.GaussianNoise(1.0), ("corrected",), key)
+
+
+@pytest.mark.slow  # Student-t sign means go through betainc, slow on CPU (40 s here)
+def test_h4_floor_corrected_matches_discrete_cauchy(key):
+    _check(sdejax.StudentTNoise(1.0, 1.0), ("corrected",), key)
 
 
 @pytest.mark.slow
