@@ -122,8 +122,10 @@ def _formula_covariance(algorithm, problem, noise, x):
 
 CASES = {
     "dsgd_gaussian": (sdejax.DSGD(N), sdejax.GaussianNoise(jnp.array([0.3, 0.5, 0.8]))),
-    "bernoulli_affine": (sdejax.DCSGD(sdejax.BernoulliSparsifier(0.4), N),
-                         sdejax.AffineGaussianNoise(0.1, 0.2)),
+    "bernoulli_affine": (
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.4), N),
+        sdejax.AffineGaussianNoise(0.1, 0.2),
+    ),
     "rand_k_gaussian": (sdejax.DCSGD(sdejax.RandK(2), N), sdejax.GaussianNoise(0.4)),
     "rand_k_affine": (sdejax.DCSGD(sdejax.RandK(1), N), sdejax.AffineGaussianNoise(0.2, 0.1)),
     "rand_k_student": (sdejax.DCSGD(sdejax.RandK(3), N), sdejax.StudentTNoise(5.0, 0.3)),
@@ -136,9 +138,12 @@ def test_dcsgd_covariance_matches_definition(case):
     problem = _problem()
     coefficients = coefficients_for(algorithm, problem, noise, "test")
     covariance = _dense_covariance(coefficients, X0)
-    np.testing.assert_allclose(covariance, _formula_covariance(algorithm, problem, noise, X0),
-                               rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(coefficients.covariance_diagonal(X0), np.diag(covariance), rtol=1e-10)
+    np.testing.assert_allclose(
+        covariance, _formula_covariance(algorithm, problem, noise, X0), rtol=1e-10, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        coefficients.covariance_diagonal(X0), np.diag(covariance), rtol=1e-10
+    )
     np.testing.assert_allclose(coefficients.drift(X0), -problem.gradient(X0))
     # Trace identity [derived]: Tr Σ̃_i = ω‖∇f‖² + (1 + ω) Tr Σ_i, averaged over workers / N.
     g = problem.gradient(X0)
@@ -161,8 +166,9 @@ def test_dcsgd_coefficients_match_discrete_direction(case, key):
 def test_approximate_compressors_build():
     problem = _problem()
     for compressor in (sdejax.NaturalCompression(), sdejax.RandomDithering(4)):
-        coefficients = coefficients_for(sdejax.DCSGD(compressor, N), problem,
-                                        sdejax.GaussianNoise(0.3), "test")
+        coefficients = coefficients_for(
+            sdejax.DCSGD(compressor, N), problem, sdejax.GaussianNoise(0.3), "test"
+        )
         assert not coefficients.exact_covariance
         s = coefficients.covariance_diagonal(X0)
         assert s.shape == (D,) and bool(jnp.all(jnp.isfinite(s) & (s >= 0)))
@@ -207,15 +213,18 @@ def test_dsignsgd_closed_forms():
     ):
         coefficients = coefficients_for(sdejax.DSignSGD(2), problem, noise, "test")
         np.testing.assert_allclose(-coefficients.drift(x), mean, rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(coefficients.covariance_diagonal(x), (1 - mean**2) / 2, rtol=1e-10,
-                                   atol=1e-14)
+        np.testing.assert_allclose(
+            coefficients.covariance_diagonal(x), (1 - mean**2) / 2, rtol=1e-10, atol=1e-14
+        )
 
 
 @pytest.mark.parametrize("df", [1.0, 2.0, 3.0, 10.0])
 def test_dsignsgd_correction_is_finite_at_the_optimum(df):
     # J_m̄ m̄ by one jvp; the density replaces the CDF's 0·∞ derivative at ∇f = 0.
     problem = sdejax.Quadratic(jnp.array([1.0, 2.0]))
-    model = sdejax.make_model("corrected", sdejax.DSignSGD(2), problem, sdejax.StudentTNoise(df, 1.0))
+    model = sdejax.make_model(
+        "corrected", sdejax.DSignSGD(2), problem, sdejax.StudentTNoise(df, 1.0)
+    )
     x = jnp.array([0.0, 0.5])
     drift = model.drift(x, 0.1, 1.0)
     assert bool(jnp.all(jnp.isfinite(drift)))
@@ -238,7 +247,9 @@ def test_heavy_tails_without_finite_diffusion_raise():
                 sdejax.make_model("corrected", algorithm, problem, sdejax.StudentTNoise(df, 1.0))
     # DSignSGD works for every ν > 0.
     for df in (0.5, 1.0, 2.0):
-        model = sdejax.make_model("corrected", sdejax.DSignSGD(N), problem, sdejax.StudentTNoise(df, 1.0))
+        model = sdejax.make_model(
+            "corrected", sdejax.DSignSGD(N), problem, sdejax.StudentTNoise(df, 1.0)
+        )
         assert bool(jnp.all(jnp.isfinite(model.drift(jnp.ones(D), 0.1, 1.0))))
         assert bool(jnp.all(jnp.isfinite(model.coefficients.covariance_diagonal(jnp.ones(D)))))
 
@@ -258,8 +269,13 @@ def test_unsupported_algorithms_raise():
     with pytest.raises(ValueError, match="virtual_tree"):
         import diffrax
 
-        sdejax.make_model("sme1", sdejax.DSGD(N), problem, noise,
-                          stepsize_controller=diffrax.PIDController(rtol=1e-3, atol=1e-3))
+        sdejax.make_model(
+            "sme1",
+            sdejax.DSGD(N),
+            problem,
+            noise,
+            stepsize_controller=diffrax.PIDController(rtol=1e-3, atol=1e-3),
+        )
     with pytest.raises(ValueError, match="brownian"):
         sdejax.make_model("sme1", sdejax.DSGD(N), problem, noise, brownian="tree")
 
@@ -273,19 +289,37 @@ def test_reconstructed_flags():
         for alg in (sdejax.DSGD(N), sdejax.DSignSGD(N))
     }
     assert flags == {
-        ("sme1", "DSGD"): False, ("sme2", "DSGD"): False, ("corrected", "DSGD"): False,
-        ("sme1", "DSignSGD"): False, ("sme2", "DSignSGD"): True, ("corrected", "DSignSGD"): True,
+        ("sme1", "DSGD"): False,
+        ("sme2", "DSGD"): False,
+        ("corrected", "DSGD"): False,
+        ("sme1", "DSignSGD"): False,
+        ("sme2", "DSignSGD"): True,
+        ("corrected", "DSignSGD"): True,
     }
 
 
 # ---------------------------------------------------------------- contracts
 
 CONTRACT_MODELS = {
-    "corrected_rand_k": ("corrected", sdejax.DCSGD(sdejax.RandK(2), N), sdejax.AffineGaussianNoise(0.1, 0.2), {}),
+    "corrected_rand_k": (
+        "corrected",
+        sdejax.DCSGD(sdejax.RandK(2), N),
+        sdejax.AffineGaussianNoise(0.1, 0.2),
+        {},
+    ),
     "sme2_majority": ("sme2", sdejax.DSignSGD(N, vote="majority"), sdejax.GaussianNoise(0.5), {}),
-    "sme1_dsignsgd_t1": ("sme1", sdejax.DSignSGD(N), sdejax.StudentTNoise(1.0, 0.5), {"brownian": "unsafe"}),
-    "corrected_tree": ("corrected", sdejax.DSGD(N), sdejax.GaussianNoise(0.5),
-                       {"brownian": "virtual_tree", "sde_substeps": 4}),
+    "sme1_dsignsgd_t1": (
+        "sme1",
+        sdejax.DSignSGD(N),
+        sdejax.StudentTNoise(1.0, 0.5),
+        {"brownian": "unsafe"},
+    ),
+    "corrected_tree": (
+        "corrected",
+        sdejax.DSGD(N),
+        sdejax.GaussianNoise(0.5),
+        {"brownian": "virtual_tree", "sde_substeps": 4},
+    ),
 }
 
 

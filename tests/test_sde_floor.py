@@ -20,17 +20,27 @@ def _floor(model, noise, key, n_paths=500):
     at most the largest single-save variance: that SE bounds the true one from above.
     """
     steps = int(round(HORIZON / ETA))
-    ds = sdejax.simulate(sdejax.DSignSGD(2), sdejax.Quadratic(jnp.ones(4)), noise,
-                         x0=jnp.zeros(4), learning_rate=ETA, steps=steps, n_paths=n_paths,
-                         key=key, model=model, save_every=int(round(1 / ETA)))
+    ds = sdejax.simulate(
+        sdejax.DSignSGD(2),
+        sdejax.Quadratic(jnp.ones(4)),
+        noise,
+        x0=jnp.zeros(4),
+        learning_rate=ETA,
+        steps=steps,
+        n_paths=n_paths,
+        key=key,
+        model=model,
+        save_every=int(round(1 / ETA)),
+    )
     return float(ds.loss_mean.values[5:].mean()), float(ds.loss_se.values[5:].max())
 
 
 def _check(noise, models, key):
     z = z_for(1e-4 / len(models))
     reference, reference_se = _floor("discrete", noise, key)
-    theory = sdejax.theory.dsignsgd_loss_floor(sdejax.DSignSGD(2), sdejax.Quadratic(jnp.ones(4)),
-                                               noise, ETA)
+    theory = sdejax.theory.dsignsgd_loss_floor(
+        sdejax.DSignSGD(2), sdejax.Quadratic(jnp.ones(4)), noise, ETA
+    )
     # Sanity: the small-η formula η σ d/(8 N p(0)) is within 5% here (measured: 1%).
     assert abs(reference - theory) < 0.05 * theory
     for model in models:

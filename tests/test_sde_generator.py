@@ -54,8 +54,10 @@ def _loss_change(eta, algorithm, noise):
     assert algorithm.n_workers == 1
     if isinstance(compressor, sdejax.BernoulliSparsifier):
         p = float(compressor.p)
-        masks = [(np.array(m, float) / p, p ** sum(m) * (1 - p) ** (2 - sum(m)))
-                 for m in itertools.product((0, 1), repeat=2)]
+        masks = [
+            (np.array(m, float) / p, p ** sum(m) * (1 - p) ** (2 - sum(m)))
+            for m in itertools.product((0, 1), repeat=2)
+        ]
     else:  # rand-1 of 2: keep one coordinate, scaled by 2
         masks = [(np.array([2.0, 0.0]), 0.5), (np.array([0.0, 2.0]), 0.5)]
     return sum(
@@ -66,11 +68,15 @@ def _loss_change(eta, algorithm, noise):
 
 def _errors(name, algorithm, noise):
     model = sdejax.make_model(name, algorithm, PROBLEM, noise)
-    return np.array([
-        abs(_loss_change(eta, algorithm, noise)
-            - float(sdejax.generator(model, PROBLEM.loss, eta)(X0)))
-        for eta in ETAS
-    ])
+    return np.array(
+        [
+            abs(
+                _loss_change(eta, algorithm, noise)
+                - float(sdejax.generator(model, PROBLEM.loss, eta)(X0))
+            )
+            for eta in ETAS
+        ]
+    )
 
 
 def _slope(errors):
@@ -79,8 +85,10 @@ def _slope(errors):
 
 CASES = {
     "dsgd_gaussian": (sdejax.DSGD(2), sdejax.GaussianNoise(0.4)),
-    "dcsgd_bernoulli_affine": (sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 1),
-                               sdejax.AffineGaussianNoise(0.1, 0.3)),
+    "dcsgd_bernoulli_affine": (
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 1),
+        sdejax.AffineGaussianNoise(0.1, 0.3),
+    ),
     "dcsgd_rand_k": (sdejax.DCSGD(sdejax.RandK(1), 1), sdejax.GaussianNoise(0.3)),
     "gd": (sdejax.DSGD(1), sdejax.GaussianNoise(0.0)),
 }
@@ -128,4 +136,6 @@ def test_generator_predicts_loss_increase():
         assert bool(sdejax.generator(corrected, problem.loss, eta)(x) > 0) == up
         assert bool(sdejax.generator(sme1, problem.loss, eta)(x) < 0)
     with pytest.raises(TypeError, match="SDE model"):
-        sdejax.generator(sdejax.make_model("discrete", algorithm, problem, noise), problem.loss, 0.1)
+        sdejax.generator(
+            sdejax.make_model("discrete", algorithm, problem, noise), problem.loss, 0.1
+        )

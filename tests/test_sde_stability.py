@@ -86,11 +86,19 @@ def test_h1_em_factor_tends_to_the_model_rate():
 
 
 def test_h1_thresholds_from_stability_sweep(key):
-    """Through stability_sweep, corrected crosses zero at the discrete η*, as does the discrete model."""
+    """Through stability_sweep: corrected crosses zero at the discrete η*, as discrete does."""
     etas = np.linspace(1.2, 1.6, 5)
-    ds = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, x0=jnp.ones(D), learning_rates=etas,
-                                steps=60, n_paths=1000, key=key,
-                                models=("discrete", "corrected"))
+    ds = sdejax.stability_sweep(
+        ALGORITHM,
+        PROBLEM,
+        NOISE,
+        x0=jnp.ones(D),
+        learning_rates=etas,
+        steps=60,
+        n_paths=1000,
+        key=key,
+        models=("discrete", "corrected"),
+    )
     eta_star = sdejax.theory.ms_threshold("discrete", ALGORITHM, PROBLEM, NOISE)
     assert abs(eta_star - 1.4035) < 1e-4
     z = z_for(1e-4 / 2)
@@ -120,11 +128,20 @@ def test_h1_diagonal_quadratic_discrete_matrix_is_identity_plus_eta_rate_matrix(
     z = z_for(1e-4 / 18)
     radii = []
     for eta in (0.6, 0.9):
-        rate = np.array([[sdejax.generator(corrected, lambda x, j=j: x[j] ** 2, eta)(eye[k])
-                          for k in range(3)] for j in range(3)])
+        rate = np.array(
+            [
+                [
+                    sdejax.generator(corrected, lambda x, j=j: x[j] ** 2, eta)(eye[k])
+                    for k in range(3)
+                ]
+                for j in range(3)
+            ]
+        )
         predicted = np.eye(3) + eta * rate
         for k in range(3):
-            x1 = step(jr.split(jr.fold_in(key, k), 20_000), eye[k], jnp.asarray(eta), jnp.asarray(1.0))
+            x1 = step(
+                jr.split(jr.fold_in(key, k), 20_000), eye[k], jnp.asarray(eta), jnp.asarray(1.0)
+            )
             squares = np.asarray(x1**2)
             se = squares.std(0, ddof=1) / math.sqrt(squares.shape[0])
             assert np.all(np.abs(squares.mean(0) - predicted[:, k]) < z * se + 1e-12), (eta, k)
@@ -136,10 +153,17 @@ def test_h1_diagonal_quadratic_discrete_matrix_is_identity_plus_eta_rate_matrix(
 def test_h2_deterministic_limit(key):
     # ω = 0, σ = 0: corrected and GD stop at η = 2/λ; SME-1 and SME-2 never do.
     etas = np.array([0.5, 1.0, 1.5, 1.9, 2.1, 2.5, 3.0, 4.0])
-    ds = sdejax.stability_sweep(sdejax.DSGD(2), sdejax.Quadratic(jnp.ones(2)),
-                                sdejax.GaussianNoise(0.0), x0=jnp.ones(2), learning_rates=etas,
-                                steps=20, n_paths=2, key=key,
-                                models=("discrete", "corrected", "sme1", "sme2"))
+    ds = sdejax.stability_sweep(
+        sdejax.DSGD(2),
+        sdejax.Quadratic(jnp.ones(2)),
+        sdejax.GaussianNoise(0.0),
+        x0=jnp.ones(2),
+        learning_rates=etas,
+        steps=20,
+        n_paths=2,
+        key=key,
+        models=("discrete", "corrected", "sme1", "sme2"),
+    )
     for name in ("discrete", "corrected"):
         assert abs(sdejax.threshold(ds, name) - 2.0) < 0.01
     for name in ("sme1", "sme2"):
@@ -147,9 +171,19 @@ def test_h2_deterministic_limit(key):
 
 
 def _quartic_run(model, eta, x0, key, substeps=10, steps=100):
-    return sdejax.simulate(sdejax.DSGD(1), sdejax.Quartic(1), sdejax.GaussianNoise(0.0),
-                           x0=jnp.array([x0]), learning_rate=eta, steps=steps, n_paths=1,
-                           key=key, model=model, sde_substeps=substeps, save_every=steps)
+    return sdejax.simulate(
+        sdejax.DSGD(1),
+        sdejax.Quartic(1),
+        sdejax.GaussianNoise(0.0),
+        x0=jnp.array([x0]),
+        learning_rate=eta,
+        steps=steps,
+        n_paths=1,
+        key=key,
+        model=model,
+        sde_substeps=substeps,
+        save_every=steps,
+    )
 
 
 def test_h3_quartic(key):

@@ -59,7 +59,12 @@ class AbstractSDEModel(AbstractModel):
         return solve_interval(
             lambda y: self.drift(y, learning_rate, multiplier),
             lambda y: self.diffusion(y, learning_rate, multiplier),
-            x, learning_rate, key,
-            substeps=self.sde_substeps, solver=self.solver, brownian=self.brownian,
-            stepsize_controller=self.stepsize_controller, max_steps=self.max_steps,
+            x,
+            learning_rate,
+            key,
+            substeps=self.sde_substeps,
+            solver=self.solver,
+            brownian=self.brownian,
+            stepsize_controller=self.stepsize_controller,
+            max_steps=self.max_steps,
         )

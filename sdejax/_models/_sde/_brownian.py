@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 from diffrax import AbstractBrownianPath, BrownianIncrement

@@ -21,13 +21,15 @@ def generator(model, fn, learning_rate, multiplier=1.0):
     vmapped; no Hessian is formed, but the d columns of L are (O(d²) memory, for checking).
 
     ```python
-    model = sdejax.make_model("corrected", sdejax.DSGD(4), sdejax.Quartic(1), sdejax.GaussianNoise(0.1))
+    model = sdejax.make_model("corrected", sdejax.DSGD(4), sdejax.Quartic(1),
+                              sdejax.GaussianNoise(0.1))
     rate = sdejax.generator(model, model.problem.loss, 0.1)(jnp.array([1.0]))
     ```
     """
     if not isinstance(model, AbstractSDEModel):
         raise TypeError(
-            f"generator: `model` must be an SDE model (sme1, sme2, corrected), got {type(model).__name__}."
+            "generator: `model` must be an SDE model (sme1, sme2, corrected), "
+            f"got {type(model).__name__}."
         )
     if not callable(fn):
         raise TypeError(f"generator: `fn` must be callable, got {fn!r}.")

@@ -23,7 +23,9 @@ def resolve_solver(solver, coefficients, dim: int, owner: str):
     if isinstance(solver, diffrax.AbstractSolver):
         return solver
     if solver not in _SOLVERS:
-        raise ValueError(f"{owner}: `solver` must be one of {_SOLVERS} or a diffrax solver, got {solver!r}.")
+        raise ValueError(
+            f"{owner}: `solver` must be one of {_SOLVERS} or a diffrax solver, got {solver!r}."
+        )
     additive = coefficients.has_additive_noise
     if solver == "euler":
         return diffrax.Euler()
@@ -31,7 +33,8 @@ def resolve_solver(solver, coefficients, dim: int, owner: str):
         if not additive:
             raise ValueError(
                 f"{owner}: solver='heun' converges to the Stratonovich SDE, which differs from the "
-                "Itô model unless the noise is additive (DSGD with Gaussian/Student-t noise); use 'euler'."
+                "Itô model unless the noise is additive (DSGD with Gaussian/Student-t noise); "
+                "use 'euler'."
             )
         return diffrax.Heun()
     if not (additive or dim == 1):
@@ -68,8 +71,19 @@ def jax_shape(shape, dtype):
     return jax.ShapeDtypeStruct(shape, dtype)
 
 
-def solve_interval(drift, diffusion, x, learning_rate, key, *, substeps, solver, brownian,
-                   stepsize_controller, max_steps):
+def solve_interval(
+    drift,
+    diffusion,
+    x,
+    learning_rate,
+    key,
+    *,
+    substeps,
+    solver,
+    brownian,
+    stepsize_controller,
+    max_steps,
+):
     """X(η) of dX = drift(X) dt + diffusion(X) dW, X(0) = x, dt0 = η/substeps.
 
     Failures (e.g. a diverging path making the solver give up) give a non-finite state rather
@@ -84,9 +98,16 @@ def solve_interval(drift, diffusion, x, learning_rate, key, *, substeps, solver,
     )
     controller = stepsize_controller or diffrax.ConstantStepSize()
     solution = diffrax.diffeqsolve(
-        terms, solver, jnp.zeros((), dtype), t1, t1 / substeps, x,
-        saveat=diffrax.SaveAt(t1=True), stepsize_controller=controller,
-        max_steps=max_steps, throw=False,
+        terms,
+        solver,
+        jnp.zeros((), dtype),
+        t1,
+        t1 / substeps,
+        x,
+        saveat=diffrax.SaveAt(t1=True),
+        stepsize_controller=controller,
+        max_steps=max_steps,
+        throw=False,
         # No backpropagation through the solve: forward mode needs no checkpointing and is
         # the mode UnsafeBrownianPath supports.
         adjoint=diffrax.ForwardMode(),

@@ -35,9 +35,23 @@ _OPTIONS = """
     ```
 """
 
+# Module-level defaults (immutable modules): +½ J_b b (corrected), −½ J_b b (SME-2).
+CORRECTED_CORRECTION = CurvatureCorrection(0.5)
+SME2_CORRECTION = CurvatureCorrection(-0.5)
 
-def _setup(model, algorithm, problem, noise, sde_substeps, solver, brownian,
-           stepsize_controller, max_steps, correction):
+
+def _setup(
+    model,
+    algorithm,
+    problem,
+    noise,
+    sde_substeps,
+    solver,
+    brownian,
+    stepsize_controller,
+    max_steps,
+    correction,
+):
     owner = f"{model.name} model"
     check_int_at_least("sde_substeps", sde_substeps, 1, owner)
     check_brownian(brownian, stepsize_controller, owner)
@@ -74,11 +88,31 @@ class SME1Model(AbstractSDEModel):
     max_steps: int = eqx.field(static=True)
     name: ClassVar[str] = "sme1"
 
-    def __init__(self, algorithm, problem, noise, *, sde_substeps=10, solver="euler",
-                 brownian="increments", stepsize_controller=None, max_steps=None,
-                 correction=None):
-        _setup(self, algorithm, problem, noise, sde_substeps, solver, brownian,
-               stepsize_controller, max_steps, correction)
+    def __init__(
+        self,
+        algorithm,
+        problem,
+        noise,
+        *,
+        sde_substeps=10,
+        solver="euler",
+        brownian="increments",
+        stepsize_controller=None,
+        max_steps=None,
+        correction=None,
+    ):
+        _setup(
+            self,
+            algorithm,
+            problem,
+            noise,
+            sde_substeps,
+            solver,
+            brownian,
+            stepsize_controller,
+            max_steps,
+            correction,
+        )
 
 
 @register_model
@@ -101,11 +135,31 @@ class SME2Model(AbstractSDEModel):
     max_steps: int = eqx.field(static=True)
     name: ClassVar[str] = "sme2"
 
-    def __init__(self, algorithm, problem, noise, *, sde_substeps=10, solver="euler",
-                 brownian="increments", stepsize_controller=None, max_steps=None,
-                 correction=CurvatureCorrection(-0.5)):
-        _setup(self, algorithm, problem, noise, sde_substeps, solver, brownian,
-               stepsize_controller, max_steps, correction)
+    def __init__(
+        self,
+        algorithm,
+        problem,
+        noise,
+        *,
+        sde_substeps=10,
+        solver="euler",
+        brownian="increments",
+        stepsize_controller=None,
+        max_steps=None,
+        correction=SME2_CORRECTION,
+    ):
+        _setup(
+            self,
+            algorithm,
+            problem,
+            noise,
+            sde_substeps,
+            solver,
+            brownian,
+            stepsize_controller,
+            max_steps,
+            correction,
+        )
 
 
 @register_model
@@ -130,11 +184,31 @@ class CorrectedModel(AbstractSDEModel):
     max_steps: int = eqx.field(static=True)
     name: ClassVar[str] = "corrected"
 
-    def __init__(self, algorithm, problem, noise, *, sde_substeps=10, solver="euler",
-                 brownian="increments", stepsize_controller=None, max_steps=None,
-                 correction=CurvatureCorrection(0.5)):
-        _setup(self, algorithm, problem, noise, sde_substeps, solver, brownian,
-               stepsize_controller, max_steps, correction)
+    def __init__(
+        self,
+        algorithm,
+        problem,
+        noise,
+        *,
+        sde_substeps=10,
+        solver="euler",
+        brownian="increments",
+        stepsize_controller=None,
+        max_steps=None,
+        correction=CORRECTED_CORRECTION,
+    ):
+        _setup(
+            self,
+            algorithm,
+            problem,
+            noise,
+            sde_substeps,
+            solver,
+            brownian,
+            stepsize_controller,
+            max_steps,
+            correction,
+        )
 
 
 for _model in (SME1Model, SME2Model, CorrectedModel):
