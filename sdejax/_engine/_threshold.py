@@ -14,7 +14,9 @@ def _crossing(rates, etas):
         if np.isnan(low) or np.isnan(high):
             continue
         if low < 0 <= high:
-            if np.isinf(high):
+            if np.isinf(high) or np.isinf(low):
+                # No linear interpolation through ±inf (every path blew up, or the second
+                # moment collapsed to 0): the crossing is placed at the bracket's midpoint.
                 return 0.5 * (etas[i] + etas[i + 1])
             return etas[i] + (etas[i + 1] - etas[i]) * (-low) / (high - low)
     return np.nan
