@@ -76,15 +76,11 @@ def run_block(
         )
         return (x, diverged), sums
 
-    def burn(carry, k):
-        carry, _ = advance(carry, k)
-        return carry, None
-
+    # Per-step sums for every step (not only the window k >= ratio_start): ``finalize`` falls
+    # back to all steps when no window step is usable.
+    del ratio_start
     carry = (x0, jnp.zeros(x0.shape[:1], bool))
-    carry, _ = jax.lax.scan(burn, carry, jnp.arange(ratio_start))
-    (x, diverged), (numerator, denominator) = jax.lax.scan(
-        advance, carry, jnp.arange(ratio_start, steps)
-    )
+    (x, diverged), (numerator, denominator) = jax.lax.scan(advance, carry, jnp.arange(steps))
     loss = jax.vmap(model.problem.loss)(x)
     alive = valid & (~diverged) & jnp.isfinite(loss)
     count = jnp.sum(alive.astype(jnp.int32))
@@ -136,16 +132,20 @@ def fold_blocks(stats: BlockStats, carry: BlockStats | None = None) -> BlockStat
     return result
 
 
-def finalize(stats: BlockStats, learning_rates, n_paths: int) -> dict:
+def finalize(stats: BlockStats, learning_rates, n_paths: int, ratio_start: int = 0) -> dict:
     """Per-task output variables from the combined statistics of all blocks (numpy, host).
 
-    Growth rate: R_k = N_k / D_k over window steps with D_k > 0 and N_k finite, mean over k,
-    then log(mean R)/η with its delta-method SE (model.md §7; as ``simulate``).
+    Growth rate: R_k = N_k / D_k over window steps k >= ``ratio_start`` with D_k > 0 and N_k
+    finite, mean over k, then log(mean R)/η with its delta-method SE (model.md §7; as
+    ``simulate``). A task with no usable window step (its state underflowed to 0 during the
+    burn-in) uses every usable step instead.
     """
     numerator = np.asarray(stats.numerator)
     denominator = np.asarray(stats.denominator)
     dtype = numerator.dtype
-    use = (denominator > 0) & np.isfinite(numerator)
+    usable = (denominator > 0) & np.isfinite(numerator)
+    in_window = usable & (np.arange(usable.shape[-1]) >= ratio_start)
+    use = np.where(np.any(in_window, axis=-1, keepdims=True), in_window, usable)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(use, numerator / np.where(use, denominator, 1.0), 0.0)
     total = np.sum(ratio, axis=-1)

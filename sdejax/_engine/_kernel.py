@@ -16,11 +16,16 @@ from ._statistics import RatioAccumulator, growth_rate_from_ratios, masked_mean_
 
 
 class PathState(NamedTuple):
-    """What the next step needs: positions (P, d), divergence flags (P,), ratio sums."""
+    """What the next step needs: positions (P, d), divergence flags (P,), ratio sums.
+
+    ``ratios`` covers the window k >= ratio_start; ``ratios_all`` every step, the fallback when
+    no window step is usable (a fast-converging state that underflowed to 0 before the window).
+    """
 
     x: jnp.ndarray
     diverged: jnp.ndarray
     ratios: RatioAccumulator
+    ratios_all: RatioAccumulator
 
 
 class SaveInfo(NamedTuple):
@@ -114,12 +119,11 @@ def run_paths(
             schedule=schedule, divergence_bound=divergence_bound, active=k < steps,
         )
         in_window = k >= ratio_start
-        ratios = state.ratios.add(
-            jnp.sum(jnp.where(use, norm_new, 0.0)),
-            jnp.sum(jnp.where(use, norm_old, 0.0)),
-            in_window & (k < steps),
-        )
-        return PathState(x, diverged, ratios), None
+        numerator = jnp.sum(jnp.where(use, norm_new, 0.0))
+        denominator = jnp.sum(jnp.where(use, norm_old, 0.0))
+        ratios = state.ratios.add(numerator, denominator, in_window & (k < steps))
+        ratios_all = state.ratios_all.add(numerator, denominator, k < steps)
+        return PathState(x, diverged, ratios, ratios_all), None
 
     def block(state, b):
         ks = b * save_every + jnp.arange(save_every)
@@ -127,14 +131,18 @@ def run_paths(
         return state, save_info(model.problem, state)
 
     init = PathState(
-        x0, ~jnp.isfinite(jnp.sum(x0 * x0, axis=-1)), RatioAccumulator.zeros(dtype)
+        x0, ~jnp.isfinite(jnp.sum(x0 * x0, axis=-1)), RatioAccumulator.zeros(dtype),
+        RatioAccumulator.zeros(dtype),
     )
     first = save_info(model.problem, init)
     state, saves = jax.lax.scan(block, init, jnp.arange(n_blocks))
     saves = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saves)
+    window = state.ratios.count > 0
+    ratios = jax.tree_util.tree_map(
+        lambda w, a: jnp.where(window, w, a), state.ratios, state.ratios_all
+    )
     rate, rate_se, ratio_mean, ratio_se = growth_rate_from_ratios(
-        state.ratios.total, state.ratios.total_sq, state.ratios.count, learning_rate,
-        jnp.any(state.diverged),
+        ratios.total, ratios.total_sq, ratios.count, learning_rate, jnp.any(state.diverged),
     )
     return RunResult(saves, rate, rate_se, ratio_mean, ratio_se)
 

@@ -133,7 +133,7 @@ def _item_bytes(block, d, n_workers, window, itemsize) -> int:
 
     Per path and step the models hold a few (n_workers, d) arrays (noise, compressor masks,
     compressed gradients) and a few (d,) vectors; ×2 for XLA temporaries and double buffering.
-    Plus the per-step ratio sums kept over the window.
+    Plus the per-step ratio sums kept for every step.
     """
     per_path = itemsize * (d * (4 * n_workers + 16) + 16)
     return 2 * (block * per_path + 2 * window * itemsize)
@@ -293,7 +293,7 @@ def stability_sweep(
     block = min(path_block, n_paths)
     n_blocks = -(-n_paths // block)
     ratio_start = int(burn_in * steps)
-    window = steps - ratio_start
+    window = steps  # per-step ratio sums are kept for every step
     mesh = make_mesh(devices)
     shards = n_shards(mesh)
     n_models, n_etas, n_cells = len(models), len(etas), resolved.n_cells
@@ -447,7 +447,7 @@ def stability_sweep(
         )
         carry = fold_blocks(stats, carry if chunk.first_block > 0 else None)
         if chunk.last:
-            final = finalize(carry, etas[lr_index], n_paths)
+            final = finalize(carry, etas[lr_index], n_paths, ratio_start)
             for i, name in enumerate(VARIABLES):
                 values[i, chunk.tasks] = final[name]
             completed[chunk.tasks] = 1
