@@ -29,6 +29,8 @@ def _demo(args) -> int:
           f"(ω = 1/p − 1), {args.paths} paths per cell, {args.steps} steps.")
     start = time.perf_counter()
     netcdf = out_dir / "stability_map.nc"
+    if netcdf.exists() and not args.resume:
+        netcdf.unlink()  # a fresh demo; --resume continues an interrupted one instead
     ds = sdejax.stability_sweep(
         algorithm, problem, noise, x0=jnp.ones(d), learning_rates=etas, steps=args.steps,
         n_paths=args.paths, key=jax.random.key(args.seed), models=tuple(args.models),
@@ -37,6 +39,9 @@ def _demo(args) -> int:
     elapsed = time.perf_counter() - start
     png = out_dir / "stability_map.png"
     fig = sdejax.plot_stability_map(ds, x="compressor.p")
+    fig.suptitle(f"DCSGD on f = ½‖x‖², d = {d}, N = {n_workers}, Bernoulli sparsification, "
+                 f"affine noise σ1 = {sigma1}: {args.paths} paths × {args.steps} steps per cell",
+                 y=1.01, fontsize=10)
     fig.savefig(png, dpi=120, bbox_inches="tight")
     thresholds = sdejax.threshold(ds, "discrete")
     print(f"done in {elapsed:.1f} s")
@@ -103,11 +108,13 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--out-dir", default="outputs/demo", help="folder for the PNG and netCDF (default: outputs/demo)")
     demo.add_argument("--paths", type=int, default=256, help="paths per grid cell (default: 256)")
     demo.add_argument("--steps", type=int, default=200, help="steps per path (default: 200)")
-    demo.add_argument("--models", nargs="+", default=["discrete", "corrected"],
-                      help="models to map (default: discrete corrected)")
+    demo.add_argument("--models", nargs="+", default=["discrete"],
+                      help="models to map, e.g. discrete corrected sme1 (default: discrete)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="a small grid for a smoke test")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--resume", action="store_true",
+                      help="continue an interrupted demo from its netCDF file instead of starting over")
     demo.set_defaults(run=_demo)
     sweep = sub.add_parser("sweep", help="run a stability sweep from a TOML configuration")
     sweep.add_argument("config", help="TOML file (see: sdejax example-config)")

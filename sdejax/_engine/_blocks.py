@@ -20,6 +20,7 @@ import jax.random as jr
 import numpy as np
 
 from ._kernel import advance_paths
+from ._statistics import usable_floor
 
 
 class BlockStats(NamedTuple):
@@ -143,7 +144,7 @@ def finalize(stats: BlockStats, learning_rates, n_paths: int, ratio_start: int =
     numerator = np.asarray(stats.numerator)
     denominator = np.asarray(stats.denominator)
     dtype = numerator.dtype
-    usable = (denominator > 0) & np.isfinite(numerator)
+    usable = (denominator >= usable_floor(dtype)) & np.isfinite(numerator)
     in_window = usable & (np.arange(usable.shape[-1]) >= ratio_start)
     use = np.where(np.any(in_window, axis=-1, keepdims=True), in_window, usable)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
 
 def masked_mean_se(values, mask):
@@ -23,6 +24,17 @@ def masked_mean_se(values, mask):
     mean = jnp.where(count > 0, mean, jnp.inf)
     se = jnp.where(count > 1, se, 0.0)
     return mean, se
+
+
+def usable_floor(dtype) -> float:
+    """Smallest Σ‖x_k‖² that a one-step ratio may divide by: tiny/eps of the dtype.
+
+    Above it, x_{k+1} stays in the normal range unless the step contracts ‖x‖² by more than
+    1/eps, so a ratio is not ruined by underflow (a fast-converging state otherwise yields
+    spurious zero ratios on the step where it flushes to 0).
+    """
+    info = np.finfo(dtype)
+    return float(info.tiny / info.eps)
 
 
 class RatioAccumulator(NamedTuple):
@@ -44,7 +56,7 @@ class RatioAccumulator(NamedTuple):
         return cls(zero, zero, jnp.zeros((), jnp.int32))
 
     def add(self, numerator, denominator, use):
-        use = use & (denominator > 0) & jnp.isfinite(numerator)
+        use = use & (denominator >= usable_floor(denominator.dtype)) & jnp.isfinite(numerator)
         ratio = jnp.where(use, numerator / jnp.where(use, denominator, 1.0), 0.0)
         return RatioAccumulator(
             self.total + ratio, self.total_sq + ratio * ratio, self.count + use.astype(jnp.int32)
