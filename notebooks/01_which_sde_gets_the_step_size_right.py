@@ -30,7 +30,7 @@ import numpy as np
 import sdejax
 
 QUICK = os.environ.get("SDEJAX_QUICK") == "1"
-n_paths, steps, n_rates = (200, 60, 12) if QUICK else (2000, 200, 40)
+n_paths, steps, n_rates, substeps = (100, 30, 8, 20) if QUICK else (500, 100, 24, 30)
 
 algorithm = sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), n_workers=8)  # ω = 3
 problem = sdejax.Quadratic(jnp.ones(10))
@@ -43,13 +43,13 @@ print("B_eff =", sdejax.theory.effective_noise(algorithm, problem, noise))
 # The SDEs are integrated by Euler–Maruyama with dt = η/`sde_substeps`. That integrator has a
 # mean-square stability limit of its own: for SME-2 at η ≈ 4.5 with dt = η/10 the Euler factor
 # (1 − dt(λ + ηλ²/2))² + dt·η·λ²B/N already exceeds 1, and an integrator artefact would look like
-# a model threshold. With large η we therefore take 50 substeps (dt = η/50).
+# a model threshold. With large η we therefore take 30 substeps (dt = η/30; 20 in the quick run).
 
 # %%
 models = ("discrete", "sme1", "sme2", "corrected")
 ds = sdejax.stability_sweep(
     algorithm, problem, noise, x0=jnp.ones(10), learning_rates=np.linspace(0.4, 5.5, n_rates),
-    steps=steps, n_paths=n_paths, key=jax.random.key(0), models=models, sde_substeps=50,
+    steps=steps, n_paths=n_paths, key=jax.random.key(0), models=models, sde_substeps=substeps,
 )
 for model in models:
     predicted = sdejax.theory.ms_threshold(model, algorithm, problem, noise)
