@@ -39,12 +39,14 @@ def main():
     left.set(xlabel="learning rate η", ylabel="growth rate of x² per unit time",
              title="H2: f = x²/2 (λ = 1), no noise")
     left.legend(loc="lower left")
-    for value, text in ((2 / 3, "η x0² = 2/3\n(corrected ODE)"), (2.0, "η x0² = 2\n(GD)")):
+    for value, text, align in ((2 / 3, "η x0² = 2/3\n(corrected ODE)", "left"),
+                               (2.0, "η x0² = 2\n(GD)", "right")):
         right.axvline(value, color="grey", ls="--", lw=1)
-        right.text(value + 0.03, 0.45, text, color="grey")
+        shift = 0.03 if align == "left" else -0.03
+        right.text(value + shift, 0.75, text, color="grey", ha=align)
     right.set(xlabel="η x0² (x0 = 1)", ylabel="diverged (1) or not (0); curves offset",
               title="H3: f = x⁴/4: divergence vs step size", ylim=(-0.1, 1.25))
-    right.legend(loc="center left", bbox_to_anchor=(0.02, 0.3))
+    right.legend(loc="center right", bbox_to_anchor=(0.99, 0.45))
     fig.tight_layout()
     fig.savefig(figures / "e5_ode_limits.png", dpi=120)
     print(f"wrote {figures / 'e5_ode_limits.png'}")

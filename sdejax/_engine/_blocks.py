@@ -150,7 +150,8 @@ def finalize(stats: BlockStats, learning_rates, n_paths: int, ratio_start: int =
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(use, numerator / np.where(use, denominator, 1.0), 0.0)
     total = np.sum(ratio, axis=-1)
-    total_sq = np.sum(ratio * ratio, axis=-1)
+    with np.errstate(over="ignore"):  # a blowing-up path: R_k² overflows to inf, SE inf
+        total_sq = np.sum(ratio * ratio, axis=-1)
     count = np.sum(use, axis=-1)
     rate, rate_se, ratio_mean, ratio_se = growth_rate_numpy(
         total, total_sq, count, np.asarray(learning_rates, dtype), np.asarray(stats.n_diverged) > 0
@@ -180,7 +181,9 @@ def growth_rate_numpy(total, total_sq, count, learning_rate, any_diverged):
     dtype = np.result_type(total)
     n = np.maximum(count, 1)
     mean = (total / n).astype(dtype)
-    var = np.maximum(total_sq / n - mean * mean, 0.0) * n / np.maximum(n - 1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        var = np.maximum(total_sq / n - mean * mean, 0.0) * n / np.maximum(n - 1, 1)
+    var = np.where(np.isfinite(total_sq), var, np.inf)
     se_mean = np.sqrt(var / n).astype(dtype)
     positive = mean > 0
     log_mean = np.asarray([math.log(m) if m > 0 else -math.inf for m in mean.tolist()], dtype)
