@@ -180,3 +180,42 @@ def test_same_key_same_numbers_and_metadata():
     np.testing.assert_array_equal(a.loss_mean.values, b.loss_mean.values)
     assert a.attrs["sampling"] in ("per_worker", "aggregate")
     assert "RandK" in a.attrs["algorithm"] and a.attrs["sdejax_version"]
+
+
+def test_h6_trends_in_workers_dimension_and_compression():
+    # H6: the DCSGD threshold grows with N, falls with ω and with d (through dσ1²(1 + ω)).
+    # Measured per cell by one sweep over a grid; each measured threshold agrees with H1 within
+    # z·SE(rate)/slope plus the grid's interpolation bias (as in test_h1_threshold), and the
+    # measured values order as the theory does.
+    noise = sdejax.AffineGaussianNoise(0.0, 0.3)
+    for d in (4, 16):
+        problem = sdejax.Quadratic(jnp.ones(d))
+        ds = sdejax.stability_sweep(
+            sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2), problem, noise, x0=jnp.ones(d),
+            learning_rates=np.linspace(0.3, 2.2, 20), steps=60, n_paths=1000, key=jr.key(8),
+            burn_in=0.0, grid={"n_workers": [2, 8], "compressor.p": [0.25, 1.0]},
+        )
+        measured = sdejax.threshold(ds, "discrete")
+        for n_workers in (2, 8):
+            for p in (0.25, 1.0):
+                algorithm = sdejax.DCSGD(sdejax.BernoulliSparsifier(p), n_workers)
+                eta_star = theory.ms_threshold("discrete", algorithm, problem, noise)
+                rates = ds.sel({"n_workers": n_workers, "compressor.p": p, "model": "discrete"})
+                i = np.searchsorted(rates.learning_rate.values, eta_star)
+                se = float(rates.ms_growth_rate_se.values[i - 1 : i + 1].max())
+                h = 1e-6
+                slope = (theory.ms_growth_rate("discrete", algorithm, problem, noise, eta_star + h)
+                         - theory.ms_growth_rate("discrete", algorithm, problem, noise, eta_star - h)) / (2 * h)
+                etas = rates.learning_rate.values
+                exact = rates.ms_growth_rate.copy(
+                    data=theory.ms_growth_rate("discrete", algorithm, problem, noise, etas))
+                bias = sdejax.threshold(exact.to_dataset(name="ms_growth_rate")) - eta_star
+                value = float(measured.sel({"n_workers": n_workers, "compressor.p": p}))
+                assert abs(value - eta_star) <= abs(bias) + Z * se / slope, (d, n_workers, p, value, eta_star)
+        m = measured
+        assert float(m.sel({"n_workers": 8, "compressor.p": 0.25})) > float(m.sel({"n_workers": 2, "compressor.p": 0.25}))
+        assert float(m.sel({"n_workers": 2, "compressor.p": 1.0})) > float(m.sel({"n_workers": 2, "compressor.p": 0.25}))
+        if d == 4:
+            small_d = measured
+    assert float(small_d.sel({"n_workers": 2, "compressor.p": 0.25})) > float(
+        measured.sel({"n_workers": 2, "compressor.p": 0.25}))
