@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 
 def _fmt(x, digits=3):
@@ -65,7 +66,7 @@ def render(payloads, quick: bool) -> str:
                 lines.append(f"| {r['name']} | {r['role']} | – | – | – | – | – | – | "
                              f"skipped: {r['skipped']} |")
                 continue
-            speedup = _ratio(ours, r) if name != "W5" else None
+            speedup = _ratio(ours, r) if name not in ("W5", "S") else None
             lines.append(
                 f"| {r['name']} | {r['role']} | {r['paths']} | {r['steps']} | {_fmt(r['median_s'])} "
                 f"| {_fmt(r['path_steps_per_s'])} | {_fmt(speedup)} | {_fmt(r['compile_s'])} "
@@ -73,17 +74,22 @@ def render(payloads, quick: bool) -> str:
         lines.append("")
         _targets_for(name, payload, ours, targets)
     lines += ["## Targets (issue 5)", "", *targets, "",
+              "S is the sampler micro-benchmark: its `paths` column counts variates per step "
+              "(paths × d) and its throughput column is variates/s.", "",
               "GPU targets (W4-shaped work at ≥ 10⁹ path-steps/s, W1 at ≥ 10⁸): "
               + ("see the tables above (this run was on a GPU)."
                  if machine.get("backend") == "gpu" else
                  "**not measured** — no GPU in this run; the script prints the device and uses "
                  "≥ 10⁵ paths when one is present."), ""]
+    analysis = Path(__file__).with_name("analysis.md")
+    if analysis.exists() and not quick:
+        lines += [analysis.read_text()]
     return "\n".join(lines)
 
 
 def _targets_for(name, payload, ours, rows):
     by = _by_name(payload)
-    if ours is not None and name != "W4":
+    if ours is not None and name not in ("W4", "S"):
         _target(rows, f"{name}: compile time < 10 s", ours["compile_s"], lambda v: v < 10)
     if name in ("W1", "W2"):
         _target(rows, f"{name}: ≥ 10× NumPy", _ratio(ours, by.get("NumPy")), lambda v: v >= 10)

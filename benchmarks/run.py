@@ -24,14 +24,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("W1", "W1b", "W2", "W3", "W4", "W5")
+ORDER = ("W1", "W1b", "W2", "W3", "W4", "W5", "S")  # S: sampler micro-benchmark
 
 
 def child(workload: str, quick: bool, out: str) -> None:
     sys.path.insert(0, str(HERE))
-    import jax
-
     import _common
+    import jax
     import workloads
 
     sizes = _common.Sizes.make(quick)
@@ -74,6 +73,8 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=None, help="markdown file (default: RESULTS.md for "
                         "a full run, RESULTS-quick.md for --quick)")
     parser.add_argument("--json", default=None, help="also write the raw measurements here")
+    parser.add_argument("--render-only", default=None, metavar="JSON",
+                        help="render the report from a --json file of an earlier run")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -85,9 +86,14 @@ def main(argv=None) -> None:
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {ORDER}")
     payloads = []
+    if args.render_only:
+        payloads = json.loads(Path(args.render_only).read_text())
+        chosen = []
     for workload in chosen:
         print(f"=== {workload}", flush=True)
         payloads.append(run_child(workload, args.quick))
+        if args.json:  # saved after every workload, so an interrupted run can still be rendered
+            Path(args.json).write_text(json.dumps(payloads, indent=1))
     sys.path.insert(0, str(HERE))
     import report
 
@@ -96,8 +102,6 @@ def main(argv=None) -> None:
     output = Path(args.output) if args.output else HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md")
     output.write_text(text)
     print(f"written {output}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(payloads, indent=1))
 
 
 if __name__ == "__main__":

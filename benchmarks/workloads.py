@@ -6,9 +6,8 @@ import time
 
 import jax.numpy as jnp
 import jax.random as jr
-import numpy as np
-
 import jax_baselines
+import numpy as np
 import peers_numpy
 import peers_torch
 import sde
@@ -50,8 +49,10 @@ def _discrete(workload, spec, sizes, *, with_model_only=True):
     key = jr.key(0)
     torch_fn, torch_note = _torch(spec, paths, peer)
     torch1_fn, torch1_note = _torch(spec, paths, peer, threads=1)
+    # Per-worker sampling (W1b) is as slow per path-step as the peers: time it over as many steps.
+    ours_steps = steps if sampling == "aggregate" else peer
     impls = [
-        ("sdejax", "sdejax", paths, steps, _simulate(spec, paths, steps),
+        ("sdejax", "sdejax", paths, ours_steps, _simulate(spec, paths, ours_steps),
          f"simulate(), sampling='auto' -> {sampling}"),
     ]
     if sampling == "aggregate":
@@ -61,8 +62,10 @@ def _discrete(workload, spec, sizes, *, with_model_only=True):
         import sdejax
 
         model = sdejax.DiscreteModel(*spec.sdejax_components())
-        run_model = jax_baselines.model_steps_only(model, paths, steps, spec.d, spec.learning_rate)
-        impls.append(("sdejax model.step only", "profile", paths, steps, lambda: run_model(key),
+        profile_steps = max(10, steps // 5)
+        run_model = jax_baselines.model_steps_only(model, paths, profile_steps, spec.d,
+                                                   spec.learning_rate)
+        impls.append(("sdejax model.step only", "profile", paths, profile_steps, lambda: run_model(key),
                       "sampler + update, no engine bookkeeping"))
     straightforward = jax_baselines.straightforward(spec, paths, peer)
     impls += [
@@ -215,4 +218,10 @@ def w5(sizes):
     return results
 
 
-WORKLOADS = {"W1": w1, "W1b": w1b, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
+def s(sizes):
+    from samplers import samplers
+
+    return samplers(sizes)
+
+
+WORKLOADS = {"W1": w1, "W1b": w1b, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "S": s}

@@ -12,9 +12,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from scipy import stats
-
 from helpers import z_for
+from scipy import stats
 
 import sdejax
 
@@ -141,7 +140,8 @@ def test_noise_free_sign_votes_are_exact():
 def test_simulate_records_sampling():
     common = dict(x0=X, learning_rate=0.1, steps=5, n_paths=16, key=jr.key(0))
     noise = sdejax.AffineGaussianNoise(0.0, 0.1)
-    ds = sdejax.simulate(sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 8), PROBLEM, noise, **common)
+    bernoulli = sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 8)
+    ds = sdejax.simulate(bernoulli, PROBLEM, noise, **common)
     assert ds.attrs["sampling"] == "aggregate"
     ds = sdejax.simulate(sdejax.DCSGD(sdejax.RandK(2), 8), PROBLEM, noise, **common)
     assert ds.attrs["sampling"] == "per_worker"

@@ -22,7 +22,7 @@ def _chi_square_pvalue(counts, n, q):
     pmf = stats.binom(n, q).pmf(np.arange(n + 1))
     observed = np.bincount(counts.astype(int), minlength=n + 1).astype(float)
     cells_o, cells_e, acc_o, acc_e = [], [], 0.0, 0.0
-    for o, e in zip(observed, pmf * counts.size):
+    for o, e in zip(observed, pmf * counts.size, strict=True):
         acc_o, acc_e = acc_o + o, acc_e + e
         if acc_e >= 5:
             cells_o.append(acc_o)
@@ -66,6 +66,7 @@ def test_binomial_mixed_probabilities():
 
 
 def test_binomial_float32():
-    counts = np.asarray(binomial(jr.key(9), 64, jnp.full((M,), 0.3, jnp.float32), (M,), jnp.float32))
+    q = jnp.full((M,), 0.3, jnp.float32)
+    counts = np.asarray(binomial(jr.key(9), 64, q, (M,), jnp.float32))
     assert counts.dtype == np.float32
     assert _chi_square_pvalue(counts, 64, 0.3) > 1e-4
