@@ -72,10 +72,18 @@ class Measurement:
 
     def as_dict(self):
         return {
-            "workload": self.workload, "name": self.name, "role": self.role, "paths": self.paths,
-            "steps": self.steps, "first_s": self.first_s, "median_s": self.median_s, "compile_s": self.compile_s,
+            "workload": self.workload,
+            "name": self.name,
+            "role": self.role,
+            "paths": self.paths,
+            "steps": self.steps,
+            "first_s": self.first_s,
+            "median_s": self.median_s,
+            "compile_s": self.compile_s,
             "path_steps_per_s": self.path_steps_per_s if self.times else float("nan"),
-            "times": self.times, "note": self.note, "skipped": self.skipped,
+            "times": self.times,
+            "note": self.note,
+            "skipped": self.skipped,
         }
 
 
@@ -119,8 +127,10 @@ def measure(workload: str, implementations, repeats: int):
             block(fn())
             m.times.append(time.perf_counter() - start)
     for m, _ in runnable:
-        print(f"  [{workload}] {m.name}: median {m.median_s:.3f} s, "
-              f"{m.path_steps_per_s:.3g} path-steps/s", flush=True)
+        print(
+            f"  [{workload}] {m.name}: median {m.median_s:.3f} s, {m.path_steps_per_s:.3g} path-steps/s",
+            flush=True,
+        )
     return results
 
 

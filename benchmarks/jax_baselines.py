@@ -28,6 +28,7 @@ def straightforward(spec, paths: int, steps: int):
             keep = jr.uniform(key_compress, (n, d), x.dtype) < spec.p
             grads = jnp.where(keep, grads / spec.p, 0.0)
         elif spec.kind == "randk":
+
             def rand_k(key, v):
                 _, index = lax.top_k(jr.uniform(key, (d,)), spec.k)
                 return v * jnp.zeros((d,), v.dtype).at[index].set(d / spec.k)
@@ -62,7 +63,7 @@ def floor(draws, paths: int, steps: int, d: int):
 
         def one_path(key_path):
             total = jnp.zeros((d,))
-            for key_draw, (kind, shape) in zip(jr.split(key_path, len(draws)), draws):
+            for key_draw, (kind, shape) in zip(jr.split(key_path, len(draws)), draws, strict=True):
                 sample = _SAMPLERS[kind](key_draw, shape)
                 total = total + jnp.reshape(sample, (-1, d)).sum(axis=0)
             return total

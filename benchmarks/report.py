@@ -52,35 +52,55 @@ def render(payloads, quick: bool) -> str:
         if payload.get("failed"):
             lines += [f"## {name}", "", "**failed** (see the run's log)", ""]
             continue
-        lines += [f"## {name}", "",
-                  f"Peak RSS {payload['peak_rss_bytes'] / 2**20:.0f} MiB"
-                  + (f"; device peak {payload['device_peak_bytes'] / 2**20:.0f} MiB"
-                     if payload.get("device_peak_bytes") else "")
-                  + f"; workload wall time {payload['wall_s']:.0f} s.", ""]
+        lines += [
+            f"## {name}",
+            "",
+            f"Peak RSS {payload['peak_rss_bytes'] / 2**20:.0f} MiB"
+            + (
+                f"; device peak {payload['device_peak_bytes'] / 2**20:.0f} MiB"
+                if payload.get("device_peak_bytes")
+                else ""
+            )
+            + f"; workload wall time {payload['wall_s']:.0f} s.",
+            "",
+        ]
         results = payload["results"]
         ours = next((r for r in results if r["role"] == "sdejax" and not r["skipped"]), None)
-        lines += ["| implementation | role | paths | steps | median s | path-steps/s | × ours |"
-                  " compile s | note |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| implementation | role | paths | steps | median s | path-steps/s | × ours | compile s | note |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in results:
             if r["skipped"]:
-                lines.append(f"| {r['name']} | {r['role']} | – | – | – | – | – | – | "
-                             f"skipped: {r['skipped']} |")
+                lines.append(
+                    f"| {r['name']} | {r['role']} | – | – | – | – | – | – | skipped: {r['skipped']} |"
+                )
                 continue
             speedup = _ratio(ours, r) if name not in ("W5", "S") else None
             lines.append(
                 f"| {r['name']} | {r['role']} | {r['paths']} | {r['steps']} | {_fmt(r['median_s'])} "
                 f"| {_fmt(r['path_steps_per_s'])} | {_fmt(speedup)} | {_fmt(r['compile_s'])} "
-                f"| {r['note']} |")
+                f"| {r['note']} |"
+            )
         lines.append("")
         _targets_for(name, payload, ours, targets)
-    lines += ["## Targets (issue 5)", "", *targets, "",
-              "S is the sampler micro-benchmark: its `paths` column counts variates per step "
-              "(paths × d) and its throughput column is variates/s.", "",
-              "GPU targets (W4-shaped work at ≥ 10⁹ path-steps/s, W1 at ≥ 10⁸): "
-              + ("see the tables above (this run was on a GPU)."
-                 if machine.get("backend") == "gpu" else
-                 "**not measured** — no GPU in this run; the script prints the device and uses "
-                 "≥ 10⁵ paths when one is present."), ""]
+    lines += [
+        "## Targets (issue 5)",
+        "",
+        *targets,
+        "",
+        "S is the sampler micro-benchmark: its `paths` column counts variates per step "
+        "(paths × d) and its throughput column is variates/s.",
+        "",
+        "GPU targets (W4-shaped work at ≥ 10⁹ path-steps/s, W1 at ≥ 10⁸): "
+        + (
+            "see the tables above (this run was on a GPU)."
+            if machine.get("backend") == "gpu"
+            else "**not measured** — no GPU in this run; the script prints the device and uses "
+            "≥ 10⁵ paths when one is present."
+        ),
+        "",
+    ]
     analysis = Path(__file__).with_name("analysis.md")
     if analysis.exists() and not quick:
         lines += [analysis.read_text()]
@@ -93,32 +113,60 @@ def _targets_for(name, payload, ours, rows):
         _target(rows, f"{name}: compile time < 10 s", ours["compile_s"], lambda v: v < 10)
     if name in ("W1", "W2"):
         _target(rows, f"{name}: ≥ 10× NumPy", _ratio(ours, by.get("NumPy")), lambda v: v >= 10)
-        _target(rows, f"{name}: ≥ 10× PyTorch", _ratio(ours, _best_torch(by)), lambda v: v >= 10,
-                "against the faster of the PyTorch rows")
-        _target(rows, f"{name}: ≥ 5× straightforward JAX",
-                _ratio(ours, by.get("straightforward JAX")), lambda v: v >= 5)
+        _target(
+            rows,
+            f"{name}: ≥ 10× PyTorch",
+            _ratio(ours, _best_torch(by)),
+            lambda v: v >= 10,
+            "against the faster of the PyTorch rows",
+        )
+        _target(
+            rows,
+            f"{name}: ≥ 5× straightforward JAX",
+            _ratio(ours, by.get("straightforward JAX")),
+            lambda v: v >= 5,
+        )
         floor = by.get("floor (aggregate variates)")
         value = None if floor is None or ours is None else 1 / _ratio(ours, floor)
         _target(rows, f"{name}: time / floor ≤ 1.5", value, lambda v: v <= 1.5)
     elif name == "W1b":
         _target(rows, "W1b: ≥ 3× NumPy", _ratio(ours, by.get("NumPy")), lambda v: v >= 3)
-        _target(rows, "W1b: ≥ 3× PyTorch", _ratio(ours, _best_torch(by)), lambda v: v >= 3,
-                "against the faster of the PyTorch rows")
+        _target(
+            rows,
+            "W1b: ≥ 3× PyTorch",
+            _ratio(ours, _best_torch(by)),
+            lambda v: v >= 3,
+            "against the faster of the PyTorch rows",
+        )
     elif name == "W3":
         floor = by.get("lax.scan Euler–Maruyama")
         value = None if floor is None or ours is None else 1 / _ratio(ours, floor)
         _target(rows, "W3: time / scan floor ≤ 1.3", value, lambda v: v <= 1.3)
         _target(rows, "W3: ≥ 3× torchsde", _ratio(ours, by.get("torchsde")), lambda v: v >= 3)
-        _target(rows, "W3: ≥ 10× diffrax VirtualBrownianTree",
-                _ratio(ours, by.get("diffrax + VirtualBrownianTree")), lambda v: v >= 10)
+        _target(
+            rows,
+            "W3: ≥ 10× diffrax VirtualBrownianTree",
+            _ratio(ours, by.get("diffrax + VirtualBrownianTree")),
+            lambda v: v >= 10,
+        )
     elif name == "W4":
-        _target(rows, "W4: whole map incl. compile < 60 s", ours["first_s"] if ours else None,
-                lambda v: v < 60, "seconds")
+        _target(
+            rows,
+            "W4: whole map incl. compile < 60 s",
+            ours["first_s"] if ours else None,
+            lambda v: v < 60,
+            "seconds",
+        )
         numpy = by.get("NumPy loop over cells")
         value = None if numpy is None or ours is None else numpy["median_s"] / ours["first_s"]
         _target(rows, "W4: ≥ 20× NumPy loop (ours incl. compile)", value, lambda v: v >= 20)
-        _target(rows, "W4: peak memory < 2 GB", payload["peak_rss_bytes"] / 1e9, lambda v: v < 2,
-                "GB, whole subprocess RSS (JAX runtime included)")
+        _target(
+            rows,
+            "W4: peak memory < 2 GB",
+            payload["peak_rss_bytes"] / 1e9,
+            lambda v: v < 2,
+            "GB, whole subprocess RSS (JAX runtime included)",
+        )
         if ours is not None:
             _target(rows, "W4: compile time < 10 s", ours["compile_s"], lambda v: v < 10)
     elif name == "W5":
@@ -129,8 +177,13 @@ def _targets_for(name, payload, ours, rows):
         for label, runs in groups.items():
             if 8 in runs and 512 in runs:
                 value = runs[512]["median_s"] / runs[8]["median_s"]
-                _target(rows, f"W5 {label}: T(N=512)/T(N=8) ≤ 2", value, lambda v: v <= 2,
-                        " / ".join(f"N={n}: {_fmt(r['median_s'])} s" for n, r in sorted(runs.items())))
+                _target(
+                    rows,
+                    f"W5 {label}: T(N=512)/T(N=8) ≤ 2",
+                    value,
+                    lambda v: v <= 2,
+                    " / ".join(f"N={n}: {_fmt(r['median_s'])} s" for n, r in sorted(runs.items())),
+                )
 
 
 def _best_torch(by):

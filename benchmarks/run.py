@@ -34,8 +34,7 @@ def child(workload: str, quick: bool, out: str) -> None:
     import workloads
 
     sizes = _common.Sizes.make(quick)
-    print(f"[{workload}] device: {jax.devices()[0]} ({jax.default_backend()}); sizes: {sizes}",
-          flush=True)
+    print(f"[{workload}] device: {jax.devices()[0]} ({jax.default_backend()}); sizes: {sizes}", flush=True)
     start = time.perf_counter()
     results = workloads.WORKLOADS[workload](sizes)
     payload = {
@@ -70,11 +69,18 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--workloads", default=",".join(ORDER), help="comma-separated subset")
-    parser.add_argument("--output", default=None, help="markdown file (default: RESULTS.md for "
-                        "a full run, RESULTS-quick.md for --quick)")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="markdown file (default: RESULTS.md for a full run, RESULTS-quick.md for --quick)",
+    )
     parser.add_argument("--json", default=None, help="also write the raw measurements here")
-    parser.add_argument("--render-only", default=None, metavar="JSON",
-                        help="render the report from a --json file of an earlier run")
+    parser.add_argument(
+        "--render-only",
+        default=None,
+        metavar="JSON",
+        help="render the report from a --json file of an earlier run",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

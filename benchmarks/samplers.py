@@ -42,22 +42,29 @@ def samplers(sizes):
     for n in (8, 64, 512):
         cases += [
             (f"jax.random.binomial n={n}", lambda k, q, n=n: jr.binomial(k, n, q, (d,))),
-            (f"sdejax binomial n={n}, q per coordinate",
-             lambda k, q, n=n: binomial(k, n, q, (d,), jnp.float32)),
-            (f"sdejax binomial n={n}, one q",
-             lambda k, q, n=n: binomial(k, n, jnp.float32(0.25), (d,), jnp.float32)),
+            (
+                f"sdejax binomial n={n}, q per coordinate",
+                lambda k, q, n=n: binomial(k, n, q, (d,), jnp.float32),
+            ),
+            (
+                f"sdejax binomial n={n}, one q",
+                lambda k, q, n=n: binomial(k, n, jnp.float32(0.25), (d,), jnp.float32),
+            ),
         ]
     for df in (1.0, 3.0):
         noise = sdejax.StudentTNoise(df, 1.0)
         cases += [
             (f"jax.random.t df={df:g}", lambda k, q, df=df: jr.t(k, df, (d,))),
-            (f"sdejax Student-t df={df:g}",
-             lambda k, q, noise=noise: noise.standard_sample(k, (d,), jnp.float32)),
+            (
+                f"sdejax Student-t df={df:g}",
+                lambda k, q, noise=noise: noise.standard_sample(k, (d,), jnp.float32),
+            ),
         ]
     impls = []
     for name, draw in cases:
         run = _scanned(draw, paths, d, steps)
         role = "peer" if name.startswith("jax.random.") else "sdejax"
-        impls.append((name, role, paths * d, steps, lambda run=run: run(key),
-                      "variates/s = path-steps/s column"))
+        impls.append(
+            (name, role, paths * d, steps, lambda run=run: run(key), "variates/s = path-steps/s column")
+        )
     return measure("S", impls, sizes.repeats)

@@ -52,9 +52,18 @@ def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str = "incremen
 
     def run(seed=0):
         return sdejax.simulate(
-            algorithm, problem, noise, x0=jnp.ones(spec.d), learning_rate=spec.learning_rate,
-            steps=steps, n_paths=paths, key=jr.key(seed), model="corrected",
-            sde_substeps=spec.substeps, save_every=steps, model_options={"brownian": brownian},
+            algorithm,
+            problem,
+            noise,
+            x0=jnp.ones(spec.d),
+            learning_rate=spec.learning_rate,
+            steps=steps,
+            n_paths=paths,
+            key=jr.key(seed),
+            model="corrected",
+            sde_substeps=spec.substeps,
+            save_every=steps,
+            model_options={"brownian": brownian},
         )
 
     return run
@@ -97,8 +106,15 @@ def diffrax_direct(spec, paths: int, sde_steps: int, brownian: str):
             ),
         )
         solution = diffrax.diffeqsolve(
-            terms, diffrax.Euler(), 0.0, t1, spec.dt, jnp.ones(spec.d),
-            saveat=diffrax.SaveAt(t1=True), max_steps=sde_steps, throw=False,
+            terms,
+            diffrax.Euler(),
+            0.0,
+            t1,
+            spec.dt,
+            jnp.ones(spec.d),
+            saveat=diffrax.SaveAt(t1=True),
+            max_steps=sde_steps,
+            throw=False,
             adjoint=diffrax.ForwardMode() if brownian == "unsafe" else diffrax.RecursiveCheckpointAdjoint(),
         )
         return solution.ys[-1]

@@ -22,8 +22,16 @@ def _simulate(spec, paths, steps, sampling="auto", seed=0):
 
     def run():
         return sdejax.simulate(
-            algorithm, problem, noise, x0=jnp.ones(spec.d), learning_rate=spec.learning_rate,
-            steps=steps, n_paths=paths, key=jr.key(seed), save_every=steps, sampling=sampling,
+            algorithm,
+            problem,
+            noise,
+            x0=jnp.ones(spec.d),
+            learning_rate=spec.learning_rate,
+            steps=steps,
+            n_paths=paths,
+            key=jr.key(seed),
+            save_every=steps,
+            sampling=sampling,
         )
 
     return run
@@ -52,41 +60,88 @@ def _discrete(workload, spec, sizes, *, with_model_only=True):
     # Per-worker sampling (W1b) is as slow per path-step as the peers: time it over as many steps.
     ours_steps = steps if sampling == "aggregate" else peer
     impls = [
-        ("sdejax", "sdejax", paths, ours_steps, _simulate(spec, paths, ours_steps),
-         f"simulate(), sampling='auto' -> {sampling}"),
+        (
+            "sdejax",
+            "sdejax",
+            paths,
+            ours_steps,
+            _simulate(spec, paths, ours_steps),
+            f"simulate(), sampling='auto' -> {sampling}",
+        ),
     ]
     if sampling == "aggregate":
-        impls.append(("sdejax per_worker", "reference", paths, peer,
-                      _simulate(spec, paths, peer, "per_worker"), "simulate(), sampling='per_worker'"))
+        impls.append(
+            (
+                "sdejax per_worker",
+                "reference",
+                paths,
+                peer,
+                _simulate(spec, paths, peer, "per_worker"),
+                "simulate(), sampling='per_worker'",
+            )
+        )
     if with_model_only:
         import sdejax
 
         model = sdejax.DiscreteModel(*spec.sdejax_components())
         profile_steps = max(10, steps // 5)
-        run_model = jax_baselines.model_steps_only(model, paths, profile_steps, spec.d,
-                                                   spec.learning_rate)
-        impls.append(("sdejax model.step only", "profile", paths, profile_steps, lambda: run_model(key),
-                      "sampler + update, no engine bookkeeping"))
+        run_model = jax_baselines.model_steps_only(model, paths, profile_steps, spec.d, spec.learning_rate)
+        impls.append(
+            (
+                "sdejax model.step only",
+                "profile",
+                paths,
+                profile_steps,
+                lambda: run_model(key),
+                "sampler + update, no engine bookkeeping",
+            )
+        )
     straightforward = jax_baselines.straightforward(spec, paths, peer)
     impls += [
-        ("straightforward JAX", "peer", paths, peer, lambda: straightforward(key),
-         "vmap over per-worker sampling"),
-        ("NumPy", "peer", paths, peer, lambda: peers_numpy.discrete(spec, paths, peer),
-         "numpy " + np.__version__ + ", float32"),
+        (
+            "straightforward JAX",
+            "peer",
+            paths,
+            peer,
+            lambda: straightforward(key),
+            "vmap over per-worker sampling",
+        ),
+        (
+            "NumPy",
+            "peer",
+            paths,
+            peer,
+            lambda: peers_numpy.discrete(spec, paths, peer),
+            "numpy " + np.__version__ + ", float32",
+        ),
         ("PyTorch", "peer", paths, peer, torch_fn, torch_note),
         ("PyTorch 1 thread", "peer", paths, peer, torch1_fn, torch1_note),
     ]
     aggregate_draws = spec.aggregate_draws()
     if aggregate_draws is not None:
         run_floor = jax_baselines.floor(aggregate_draws, paths, steps, spec.d)
-        impls.append(("floor (aggregate variates)", "floor", paths, steps, lambda: run_floor(key),
-                      " + ".join(f"{kind}{shape}" for kind, shape in aggregate_draws) + " per path-step"))
+        impls.append(
+            (
+                "floor (aggregate variates)",
+                "floor",
+                paths,
+                steps,
+                lambda: run_floor(key),
+                " + ".join(f"{kind}{shape}" for kind, shape in aggregate_draws) + " per path-step",
+            )
+        )
     worker_draws = spec.per_worker_draws()
     run_worker_floor = jax_baselines.floor(worker_draws, paths, peer, spec.d)
-    impls.append((
-        "floor (per-worker variates)", "floor" if aggregate_draws is None else "reference", paths,
-        peer, lambda: run_worker_floor(key),
-        " + ".join(f"{kind}{shape}" for kind, shape in worker_draws) + " per path-step"))
+    impls.append(
+        (
+            "floor (per-worker variates)",
+            "floor" if aggregate_draws is None else "reference",
+            paths,
+            peer,
+            lambda: run_worker_floor(key),
+            " + ".join(f"{kind}{shape}" for kind, shape in worker_draws) + " per path-step",
+        )
+    )
     return measure(workload, impls, sizes.repeats)
 
 
@@ -111,17 +166,46 @@ def w3(sizes):
     unsafe = sde.diffrax_direct(spec, paths, steps, "unsafe")
     tree = sde.diffrax_direct(spec, slow, slow_steps, "tree")
     impls = [
-        ("sdejax corrected", "sdejax", paths, steps, sde.sdejax_corrected(spec, paths, steps),
-         "simulate(model='corrected', sde_substeps=10): diffrax Euler, increment path"),
-        ("diffrax + UnsafeBrownianPath", "reference", paths, steps, lambda: unsafe(key),
-         "diffeqsolve by hand, fixed step"),
-        ("diffrax + VirtualBrownianTree", "peer", slow, slow_steps, lambda: tree(key),
-         "diffrax's documented default, tol = dt/2"),
-        ("torchsde", "peer", slow, slow_steps,
-         _lazy(lambda: sde.torchsde_euler(spec, slow, slow_steps)),
-         "sdeint(method='euler'), same dt"),
-        ("lax.scan Euler–Maruyama", "floor", paths, steps, lambda: floor(key),
-         "hand-written; one (paths, d) normal per step"),
+        (
+            "sdejax corrected",
+            "sdejax",
+            paths,
+            steps,
+            sde.sdejax_corrected(spec, paths, steps),
+            "simulate(model='corrected', sde_substeps=10): diffrax Euler, increment path",
+        ),
+        (
+            "diffrax + UnsafeBrownianPath",
+            "reference",
+            paths,
+            steps,
+            lambda: unsafe(key),
+            "diffeqsolve by hand, fixed step",
+        ),
+        (
+            "diffrax + VirtualBrownianTree",
+            "peer",
+            slow,
+            slow_steps,
+            lambda: tree(key),
+            "diffrax's documented default, tol = dt/2",
+        ),
+        (
+            "torchsde",
+            "peer",
+            slow,
+            slow_steps,
+            _lazy(lambda: sde.torchsde_euler(spec, slow, slow_steps)),
+            "sdeint(method='euler'), same dt",
+        ),
+        (
+            "lax.scan Euler–Maruyama",
+            "floor",
+            paths,
+            steps,
+            lambda: floor(key),
+            "hand-written; one (paths, d) normal per step",
+        ),
     ]
     return measure("W3", impls, sizes.repeats)
 
@@ -151,22 +235,39 @@ def w4(sizes):
     spec = W4_SPEC
     algorithm, problem, noise = spec.sdejax_components()
 
-    common = dict(x0=jnp.ones(spec.d), learning_rates=W4_LEARNING_RATES, steps=steps,
-                  n_paths=paths, key=jr.key(0), progress=False)
+    common = dict(
+        x0=jnp.ones(spec.d),
+        learning_rates=W4_LEARNING_RATES,
+        steps=steps,
+        n_paths=paths,
+        key=jr.key(0),
+        progress=False,
+    )
 
     def sweep():
         try:
-            return sdejax.stability_sweep(algorithm, problem, noise, grid={"compressor.p": W4_KEEP},
-                                          **common)
+            return sdejax.stability_sweep(algorithm, problem, noise, grid={"compressor.p": W4_KEEP}, **common)
         except TypeError:  # a stability_sweep without grids: one call per keep-probability
-            return [sdejax.stability_sweep(
-                sdejax.DCSGD(sdejax.BernoulliSparsifier(float(p)), spec.n_workers), problem, noise,
-                **common) for p in W4_KEEP]
+            return [
+                sdejax.stability_sweep(
+                    sdejax.DCSGD(sdejax.BernoulliSparsifier(float(p)), spec.n_workers),
+                    problem,
+                    noise,
+                    **common,
+                )
+                for p in W4_KEEP
+            ]
 
     cells = len(W4_LEARNING_RATES) * len(W4_KEEP)
-    ours = Measurement("W4", "sdejax stability_sweep", "sdejax", cells * paths, steps,
-                       note=f"{len(W4_LEARNING_RATES)} η × {len(W4_KEEP)} p × {paths} paths; "
-                            f"sampling={_resolved_sampling(spec)}; first call = wall time incl. compile")
+    ours = Measurement(
+        "W4",
+        "sdejax stability_sweep",
+        "sdejax",
+        cells * paths,
+        steps,
+        note=f"{len(W4_LEARNING_RATES)} η × {len(W4_KEEP)} p × {paths} paths; "
+        f"sampling={_resolved_sampling(spec)}; first call = wall time incl. compile",
+    )
     start = time.perf_counter()
     result = sweep()
     ours.first_s = time.perf_counter() - start
@@ -192,8 +293,14 @@ def w4(sizes):
         start = time.perf_counter()
         peers_numpy.discrete(cell_spec, paths, steps, learning_rate=eta)
         cell_times.append(time.perf_counter() - start)
-    numpy = Measurement("W4", "NumPy loop over cells", "peer", cells * paths, steps,
-                        note=f"median of {timed} timed cells × {cells} cells")
+    numpy = Measurement(
+        "W4",
+        "NumPy loop over cells",
+        "peer",
+        cells * paths,
+        steps,
+        note=f"median of {timed} timed cells × {cells} cells",
+    )
     numpy.first_s = float("nan")
     numpy.times = [float(np.median(cell_times)) * cells]
     ours.note += f"; first thresholds {thresholds}" if thresholds else ""
@@ -211,9 +318,16 @@ def w5(sizes):
         impls = []
         for n in W5_WORKERS:
             s = spec.with_workers(n)
-            impls.append((f"{label} N={n}", "sdejax", sizes.paths, sizes.steps,
-                          _simulate(s, sizes.paths, sizes.steps),
-                          f"sampling={_resolved_sampling(s)}"))
+            impls.append(
+                (
+                    f"{label} N={n}",
+                    "sdejax",
+                    sizes.paths,
+                    sizes.steps,
+                    _simulate(s, sizes.paths, sizes.steps),
+                    f"sampling={_resolved_sampling(s)}",
+                )
+            )
         results += measure("W5", impls, max(3, sizes.repeats - 2))
     return results
 

@@ -9,10 +9,12 @@ from pathlib import Path
 def parse(description: str, folder: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
-    parser.add_argument("--results", default=str(Path(folder) / "results"),
-                        help="folder for the netCDF results")
-    parser.add_argument("--figures", default=str(Path(folder) / "figures"),
-                        help="folder for the figures (plot.py)")
+    parser.add_argument(
+        "--results", default=str(Path(folder) / "results"), help="folder for the netCDF results"
+    )
+    parser.add_argument(
+        "--figures", default=str(Path(folder) / "figures"), help="folder for the figures (plot.py)"
+    )
     return parser.parse_args()
 
 

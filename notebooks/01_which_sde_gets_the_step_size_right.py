@@ -48,8 +48,16 @@ print("B_eff =", sdejax.theory.effective_noise(algorithm, problem, noise))
 # %%
 models = ("discrete", "sme1", "sme2", "corrected")
 ds = sdejax.stability_sweep(
-    algorithm, problem, noise, x0=jnp.ones(10), learning_rates=np.linspace(0.4, 5.5, n_rates),
-    steps=steps, n_paths=n_paths, key=jax.random.key(0), models=models, sde_substeps=substeps,
+    algorithm,
+    problem,
+    noise,
+    x0=jnp.ones(10),
+    learning_rates=np.linspace(0.4, 5.5, n_rates),
+    steps=steps,
+    n_paths=n_paths,
+    key=jax.random.key(0),
+    models=models,
+    sde_substeps=substeps,
 )
 for model in models:
     predicted = sdejax.theory.ms_threshold(model, algorithm, problem, noise)
@@ -60,13 +68,17 @@ fig, ax = plt.subplots(figsize=(7, 4))
 etas = ds.learning_rate.values
 for model in models:
     rate, se = ds.ms_growth_rate.sel(model=model), ds.ms_growth_rate_se.sel(model=model)
-    line, = ax.plot(etas, rate, label=f"{model} (measured)")
+    (line,) = ax.plot(etas, rate, label=f"{model} (measured)")
     ax.fill_between(etas, rate - 1.96 * se, rate + 1.96 * se, color=line.get_color(), alpha=0.2)
     exact = sdejax.theory.ms_growth_rate(model, algorithm, problem, noise, etas)
     ax.plot(etas, exact, ls="--", color=line.get_color(), lw=1)
 ax.axhline(0, color="grey", lw=0.8)
-ax.set(xlabel="learning rate η", ylabel="mean-square growth rate per unit time",
-       ylim=(-3, 3), title="dashed: exact formulas of model.md §7")
+ax.set(
+    xlabel="learning rate η",
+    ylabel="mean-square growth rate per unit time",
+    ylim=(-3, 3),
+    title="dashed: exact formulas of model.md §7",
+)
 ax.legend()
 
 # %% [markdown]

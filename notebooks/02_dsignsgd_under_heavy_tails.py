@@ -38,14 +38,24 @@ fig, ax = plt.subplots(figsize=(7, 4))
 for df in (1.0, 3.0, 10.0):
     for sigma in (0.5, 2.0):
         noise = sdejax.StudentTNoise(df, sigma)
-        ds = sdejax.simulate(algorithm, problem, noise, x0=jnp.zeros(4), learning_rate=eta,
-                             steps=steps, n_paths=n_paths, key=jax.random.key(1),
-                             save_every=steps // 50)
+        ds = sdejax.simulate(
+            algorithm,
+            problem,
+            noise,
+            x0=jnp.zeros(4),
+            learning_rate=eta,
+            steps=steps,
+            n_paths=n_paths,
+            key=jax.random.key(1),
+            save_every=steps // 50,
+        )
         floor = sdejax.theory.dsignsgd_loss_floor(algorithm, problem, noise, eta)
-        line, = ax.plot(ds.step, ds.loss_mean, label=f"ν = {df:g}, σ = {sigma:g}")
+        (line,) = ax.plot(ds.step, ds.loss_mean, label=f"ν = {df:g}, σ = {sigma:g}")
         ax.axhline(floor, color=line.get_color(), ls="--", lw=0.8)
-        print(f"ν = {df:4g} σ = {sigma:3g}: final {float(ds.loss_mean[-1]):.4f} "
-              f"± {float(ds.loss_se[-1]):.4f}, H4 floor {floor:.4f}, "
-              f"diverged {float(ds.diverged_fraction[-1]):.0%}")
+        print(
+            f"ν = {df:4g} σ = {sigma:3g}: final {float(ds.loss_mean[-1]):.4f} "
+            f"± {float(ds.loss_se[-1]):.4f}, H4 floor {floor:.4f}, "
+            f"diverged {float(ds.diverged_fraction[-1]):.0%}"
+        )
 ax.set(xlabel="step", ylabel="mean loss", yscale="log", title="dashed: H4 floors")
 ax.legend(fontsize=8)

@@ -2,9 +2,9 @@
 
 from . import optim as optim, theory as theory
 from ._algorithms import (
-    AbstractAlgorithm as AbstractAlgorithm,
     DCSGD as DCSGD,
     DSGD as DSGD,
+    AbstractAlgorithm as AbstractAlgorithm,
     DSignSGD as DSignSGD,
     NormalizedDCSGD as NormalizedDCSGD,
 )
@@ -20,10 +20,12 @@ from ._compressors import (
 )
 from ._engine import simulate as simulate, stability_sweep as stability_sweep, threshold as threshold
 from ._engine._metadata import package_version as _package_version
-from ._models import AbstractModel as AbstractModel, DiscreteModel as DiscreteModel, MODELS as MODELS
 from ._models import (
+    MODELS as MODELS,
+    AbstractModel as AbstractModel,
     AbstractSDEModel as AbstractSDEModel,
     CorrectedModel as CorrectedModel,
+    DiscreteModel as DiscreteModel,
     SME1Model as SME1Model,
     SME2Model as SME2Model,
     generator as generator,
@@ -36,15 +38,15 @@ from ._noise import (
     GaussianNoise as GaussianNoise,
     StudentTNoise as StudentTNoise,
 )
-from ._results import (
-    plot_stability_map as plot_stability_map,
-    plot_trajectories as plot_trajectories,
-)
 from ._problems import (
     AbstractProblem as AbstractProblem,
     LossProblem as LossProblem,
     Quadratic as Quadratic,
     Quartic as Quartic,
+)
+from ._results import (
+    plot_stability_map as plot_stability_map,
+    plot_trajectories as plot_trajectories,
 )
 
 __version__ = _package_version()

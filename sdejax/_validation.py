@@ -6,8 +6,8 @@ the value is abstract and the check is skipped, because it already ran on the co
 
 from __future__ import annotations
 
-import numpy as np
 import jax
+import numpy as np
 
 
 def is_concrete(value) -> bool:
@@ -35,8 +35,9 @@ def check_positive(name: str, value, owner: str) -> None:
         raise ValueError(f"{owner}: `{name}` must be finite and > 0, got {value!r}.")
 
 
-def check_in_interval(name: str, value, low: float, high: float, owner: str, *,
-                      low_open: bool = True, high_open: bool = False) -> None:
+def check_in_interval(
+    name: str, value, low: float, high: float, owner: str, *, low_open: bool = True, high_open: bool = False
+) -> None:
     """Check ``value`` in the interval (low, high], with open/closed ends as given."""
     if not is_concrete(value):
         return
@@ -46,9 +47,7 @@ def check_in_interval(name: str, value, low: float, high: float, owner: str, *,
     if not np.all(np.isfinite(arr)) or not np.all(ok_low & ok_high):
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        raise ValueError(
-            f"{owner}: `{name}` must lie in {left}{low}, {high}{right}, got {value!r}."
-        )
+        raise ValueError(f"{owner}: `{name}` must lie in {left}{low}, {high}{right}, got {value!r}.")
 
 
 def check_int_at_least(name: str, value, low: int, owner: str) -> None:
@@ -71,9 +70,7 @@ def check_worker_shape(name: str, value, owner: str) -> None:
 def check_workers_match(name: str, value, n_workers: int, owner: str) -> None:
     shape = np.shape(value)
     if len(shape) == 1 and shape[0] not in (1, n_workers):
-        raise ValueError(
-            f"{owner}: `{name}` has {shape[0]} per-worker values but n_workers={n_workers}."
-        )
+        raise ValueError(f"{owner}: `{name}` has {shape[0]} per-worker values but n_workers={n_workers}.")
 
 
 def as_float_array(value):

@@ -42,7 +42,13 @@ def _optimizers():
         "dsignsgd_majority": lambda: sdejax.optim.dsignsgd(0.1, vote="majority"),
         "normalized_plain": lambda: sdejax.optim.normalized_dcsgd(0.1, sdejax.RandK(3), key=key),
         "normalized_theory": lambda: sdejax.optim.normalized_dcsgd(
-            0.1, sdejax.RandK(3), key=key, scaling="theory", l0=1.0, l1=0.5, n_workers=N,
+            0.1,
+            sdejax.RandK(3),
+            key=key,
+            scaling="theory",
+            l0=1.0,
+            l1=0.5,
+            n_workers=N,
             sigma1=0.1,
         ),
     }

@@ -26,17 +26,22 @@ FALSE_ALARM = 1e-3  # family-wise, per case: Bonferroni over coordinates and the
 
 CASES = {
     "dcsgd_bernoulli_affine_n8": (
-        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 8), sdejax.AffineGaussianNoise(0.1, 0.3)),
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 8),
+        sdejax.AffineGaussianNoise(0.1, 0.3),
+    ),
     "dcsgd_bernoulli_gaussian_n40": (
-        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.6), 40), sdejax.GaussianNoise(0.5)),
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.6), 40),
+        sdejax.GaussianNoise(0.5),
+    ),
     "dsgd_gaussian_n8": (sdejax.DSGD(8), sdejax.GaussianNoise(0.7)),
-    "dcsgd_identity_affine_n3": (
-        sdejax.DCSGD(sdejax.Identity(), 3), sdejax.AffineGaussianNoise(0.2, 0.4)),
+    "dcsgd_identity_affine_n3": (sdejax.DCSGD(sdejax.Identity(), 3), sdejax.AffineGaussianNoise(0.2, 0.4)),
     "dsignsgd_gaussian_n8": (sdejax.DSignSGD(8), sdejax.GaussianNoise(0.8)),
     "dsignsgd_student3_n8": (sdejax.DSignSGD(8), sdejax.StudentTNoise(3.0, 0.5)),
     "dsignsgd_cauchy_n64": (sdejax.DSignSGD(64), sdejax.StudentTNoise(1.0, 0.5)),
     "dsignsgd_majority_affine_n33": (
-        sdejax.DSignSGD(33, vote="majority"), sdejax.AffineGaussianNoise(0.3, 0.2)),
+        sdejax.DSignSGD(33, vote="majority"),
+        sdejax.AffineGaussianNoise(0.3, 0.2),
+    ),
 }
 
 
@@ -84,9 +89,11 @@ def test_aggregate_equals_per_worker(case):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
-    [(sdejax.DSignSGD(512), sdejax.StudentTNoise(2.5, 0.5)),
-     (sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 512), sdejax.AffineGaussianNoise(0.0, 0.2)),
-     (sdejax.DSignSGD(200), sdejax.GaussianNoise(0.3))],
+    [
+        (sdejax.DSignSGD(512), sdejax.StudentTNoise(2.5, 0.5)),
+        (sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 512), sdejax.AffineGaussianNoise(0.0, 0.2)),
+        (sdejax.DSignSGD(200), sdejax.GaussianNoise(0.3)),
+    ],
     ids=["dsignsgd_student2.5_n512", "dcsgd_bernoulli_n512", "dsignsgd_gaussian_n200"],
 )
 def test_aggregate_equals_per_worker_large_n(case):

@@ -45,8 +45,10 @@ def test_sweep_and_plot_commands(tmp_path, capsys):
 
 
 def test_demo_quick(tmp_path, capsys):
-    assert main(["demo", "--quick", "--paths", "16", "--steps", "20", "--quiet",
-                 "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(["demo", "--quick", "--paths", "16", "--steps", "20", "--quiet", "--out-dir", str(tmp_path)])
+        == 0
+    )
     assert (tmp_path / "stability_map.png").stat().st_size > 1000
     ds = xr.open_dataset(tmp_path / "stability_map.nc")
     assert "compressor.p" in ds.dims and ds.attrs["sdejax_version"]

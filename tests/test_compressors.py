@@ -5,9 +5,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from helpers import COMPRESSORS, UNBIASED, z_for
+from hypothesis import given, settings, strategies as st
 
 import sdejax
 
@@ -24,8 +23,7 @@ def draws():
     """M compressions of X for every registered compressor (one compiled vmap each)."""
     keys = jr.split(jr.key(11), M)
     return {
-        name: np.asarray(jax.jit(jax.vmap(c, in_axes=(0, None)))(keys, X))
-        for name, c in COMPRESSORS.items()
+        name: np.asarray(jax.jit(jax.vmap(c, in_axes=(0, None)))(keys, X)) for name, c in COMPRESSORS.items()
     }
 
 

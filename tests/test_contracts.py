@@ -7,8 +7,7 @@ import jax.random as jr
 import numpy as np
 import optax
 import pytest
-
-from helpers import ALGORITHMS, COMPRESSORS, D, N, NOISES, OPTIMIZERS
+from helpers import ALGORITHMS, COMPRESSORS, NOISES, OPTIMIZERS, D, N
 
 import sdejax
 
@@ -78,9 +77,7 @@ def test_noise_contract(name):
 def test_optimizer_contract(name):
     optimizer = OPTIMIZERS[name]()
     params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(2)}
-    grads = jax.tree_util.tree_map(
-        lambda p: jr.normal(jr.key(0), (N, *p.shape), p.dtype), params
-    )
+    grads = jax.tree_util.tree_map(lambda p: jr.normal(jr.key(0), (N, *p.shape), p.dtype), params)
     state = optimizer.init(params)
 
     @jax.jit

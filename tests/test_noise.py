@@ -5,9 +5,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from scipy import special, stats
-
 from helpers import z_for
+from scipy import special, stats
 
 import sdejax
 
@@ -17,8 +16,11 @@ GRAD = jnp.array([0.5, -1.0, 0.0, 2.0])
 
 @pytest.mark.parametrize(
     "noise",
-    [sdejax.GaussianNoise(0.7), sdejax.AffineGaussianNoise(0.3, 0.4),
-     sdejax.GaussianNoise(jnp.array([0.1, 1.0, 2.0]))],
+    [
+        sdejax.GaussianNoise(0.7),
+        sdejax.AffineGaussianNoise(0.3, 0.4),
+        sdejax.GaussianNoise(jnp.array([0.1, 1.0, 2.0])),
+    ],
     ids=["gaussian", "affine", "per_worker"],
 )
 def test_gaussian_variance(noise):
@@ -61,7 +63,9 @@ def test_student_t_sign_mean_closed_forms(df):
 
 def test_gaussian_sign_mean_is_erf():
     m = np.asarray(sdejax.GaussianNoise(0.8).sign_mean(GRAD, 2))
-    np.testing.assert_allclose(m, np.broadcast_to(special.erf(np.asarray(GRAD) / (np.sqrt(2) * 0.8)), (2, 4)), atol=1e-12)
+    np.testing.assert_allclose(
+        m, np.broadcast_to(special.erf(np.asarray(GRAD) / (np.sqrt(2) * 0.8)), (2, 4)), atol=1e-12
+    )
 
 
 def test_sign_mean_monte_carlo():

@@ -21,7 +21,7 @@ def _grads(key, n_workers):
     leaves, tree = jax.tree_util.tree_flatten(PARAMS)
     keys = jr.split(key, len(leaves))
     return jax.tree_util.tree_unflatten(
-        tree, [jr.normal(k, (n_workers, *leaf.shape)) for k, leaf in zip(keys, leaves)]
+        tree, [jr.normal(k, (n_workers, *leaf.shape)) for k, leaf in zip(keys, leaves, strict=True)]
     )
 
 
@@ -36,18 +36,15 @@ def _run(optimizer, grads_fn, steps, params=PARAMS):
 @pytest.mark.parametrize("learning_rate", [0.1, optax.cosine_decay_schedule(0.2, 5)])
 def test_dcsgd_one_worker_identity_is_optax_sgd(learning_rate):
     grads = [_grads(jr.key(k), 1) for k in range(5)]
-    ours = _run(sdejax.optim.dcsgd(learning_rate, sdejax.Identity(), key=jr.key(0)),
-                lambda k: grads[k], 5)
-    reference = _run(optax.sgd(learning_rate),
-                     lambda k: jax.tree_util.tree_map(lambda g: g[0], grads[k]), 5)
+    ours = _run(sdejax.optim.dcsgd(learning_rate, sdejax.Identity(), key=jr.key(0)), lambda k: grads[k], 5)
+    reference = _run(optax.sgd(learning_rate), lambda k: jax.tree_util.tree_map(lambda g: g[0], grads[k]), 5)
     jax.tree_util.tree_map(np.testing.assert_array_equal, ours, reference)
 
 
 def test_dsignsgd_one_worker_is_optax_sign_sgd():
     grads = [_grads(jr.key(k), 1) for k in range(5)]
     ours = _run(sdejax.optim.dsignsgd(0.05), lambda k: grads[k], 5)
-    reference = _run(optax.sign_sgd(0.05),
-                     lambda k: jax.tree_util.tree_map(lambda g: g[0], grads[k]), 5)
+    reference = _run(optax.sign_sgd(0.05), lambda k: jax.tree_util.tree_map(lambda g: g[0], grads[k]), 5)
     jax.tree_util.tree_map(np.testing.assert_array_equal, ours, reference)
 
 
@@ -80,8 +77,10 @@ def test_rand_k_acts_on_the_whole_pytree():
     state = opt.init(params)
     g = jax.tree_util.tree_map(lambda p: jnp.ones((5, *p.shape)), params)
     out, _ = opt.update(g, state)
-    counts = sum(np.sum(np.asarray(leaf) != 0, axis=tuple(range(1, leaf.ndim)))
-                 for leaf in jax.tree_util.tree_leaves(out))
+    counts = sum(
+        np.sum(np.asarray(leaf) != 0, axis=tuple(range(1, leaf.ndim)))
+        for leaf in jax.tree_util.tree_leaves(out)
+    )
     np.testing.assert_array_equal(counts, 2)
     with pytest.raises(ValueError, match="k <= d = 7"):
         sdejax.optim.compress_workers(sdejax.RandK(8), key=jr.key(0)).init(params)
@@ -99,8 +98,9 @@ def test_theory_normalization_formula():
     # D = (L0 + L1‖ĝ‖)(1 + B/N) + L1 d s0/N with B = ω + dσ1²(1 + ω), s0 = σ0²(1 + ω).
     l0, l1, n, s0, s1 = 2.0, 0.5, 4, 0.3, 0.2
     compressor = sdejax.BernoulliSparsifier(1.0)  # ω = 0 and deterministic: ĝ is the mean
-    opt = sdejax.optim.normalized_dcsgd(1.0, compressor, key=jr.key(0), scaling="theory",
-                                        l0=l0, l1=l1, n_workers=n, sigma0=s0, sigma1=s1)
+    opt = sdejax.optim.normalized_dcsgd(
+        1.0, compressor, key=jr.key(0), scaling="theory", l0=l0, l1=l1, n_workers=n, sigma0=s0, sigma1=s1
+    )
     g = _grads(jr.key(5), n)
     updates, _ = opt.update(g, opt.init(PARAMS))
     mean = jax.tree_util.tree_map(lambda x: x.mean(axis=0), g)
@@ -109,7 +109,8 @@ def test_theory_normalization_formula():
     denominator = (l0 + l1 * norm) * (1 + d * s1**2 / n) + l1 * d * s0**2 / n
     jax.tree_util.tree_map(
         lambda u, m: np.testing.assert_allclose(u, -np.asarray(m) / denominator, rtol=1e-12),
-        updates, mean,
+        updates,
+        mean,
     )
 
 

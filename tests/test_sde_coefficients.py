@@ -141,9 +141,7 @@ def test_dcsgd_covariance_matches_definition(case):
     np.testing.assert_allclose(
         covariance, _formula_covariance(algorithm, problem, noise, X0), rtol=1e-10, atol=1e-12
     )
-    np.testing.assert_allclose(
-        coefficients.covariance_diagonal(X0), np.diag(covariance), rtol=1e-10
-    )
+    np.testing.assert_allclose(coefficients.covariance_diagonal(X0), np.diag(covariance), rtol=1e-10)
     np.testing.assert_allclose(coefficients.drift(X0), -problem.gradient(X0))
     # Trace identity [derived]: Tr Σ̃_i = ω‖∇f‖² + (1 + ω) Tr Σ_i, averaged over workers / N.
     g = problem.gradient(X0)
@@ -222,9 +220,7 @@ def test_dsignsgd_closed_forms():
 def test_dsignsgd_correction_is_finite_at_the_optimum(df):
     # J_m̄ m̄ by one jvp; the density replaces the CDF's 0·∞ derivative at ∇f = 0.
     problem = sdejax.Quadratic(jnp.array([1.0, 2.0]))
-    model = sdejax.make_model(
-        "corrected", sdejax.DSignSGD(2), problem, sdejax.StudentTNoise(df, 1.0)
-    )
+    model = sdejax.make_model("corrected", sdejax.DSignSGD(2), problem, sdejax.StudentTNoise(df, 1.0))
     x = jnp.array([0.0, 0.5])
     drift = model.drift(x, 0.1, 1.0)
     assert bool(jnp.all(jnp.isfinite(drift)))
@@ -247,9 +243,7 @@ def test_heavy_tails_without_finite_diffusion_raise():
                 sdejax.make_model("corrected", algorithm, problem, sdejax.StudentTNoise(df, 1.0))
     # DSignSGD works for every ν > 0.
     for df in (0.5, 1.0, 2.0):
-        model = sdejax.make_model(
-            "corrected", sdejax.DSignSGD(N), problem, sdejax.StudentTNoise(df, 1.0)
-        )
+        model = sdejax.make_model("corrected", sdejax.DSignSGD(N), problem, sdejax.StudentTNoise(df, 1.0))
         assert bool(jnp.all(jnp.isfinite(model.drift(jnp.ones(D), 0.1, 1.0))))
         assert bool(jnp.all(jnp.isfinite(model.coefficients.covariance_diagonal(jnp.ones(D)))))
 

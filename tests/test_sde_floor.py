@@ -38,9 +38,7 @@ def _floor(model, noise, key, n_paths=500):
 def _check(noise, models, key):
     z = z_for(1e-4 / len(models))
     reference, reference_se = _floor("discrete", noise, key)
-    theory = sdejax.theory.dsignsgd_loss_floor(
-        sdejax.DSignSGD(2), sdejax.Quadratic(jnp.ones(4)), noise, ETA
-    )
+    theory = sdejax.theory.dsignsgd_loss_floor(sdejax.DSignSGD(2), sdejax.Quadratic(jnp.ones(4)), noise, ETA)
     # Sanity: the small-η formula η σ d/(8 N p(0)) is within 5% here (measured: 1%).
     assert abs(reference - theory) < 0.05 * theory
     for model in models:

@@ -17,9 +17,7 @@ from scipy.stats import binom
 
 import sdejax
 
-PROBLEM = sdejax.LossProblem(
-    lambda x: jnp.sum(0.25 * x**4 + jnp.log(jnp.cosh(x))) + 0.3 * x[0] * x[1], 2
-)
+PROBLEM = sdejax.LossProblem(lambda x: jnp.sum(0.25 * x**4 + jnp.log(jnp.cosh(x))) + 0.3 * x[0] * x[1], 2)
 X0 = jnp.array([0.8, -0.5])
 # Nested grid η = 0.1·2^(−k): small enough that the O(η²) remainder of SME-2 is a few percent.
 ETAS = 0.1 * 0.5 ** np.arange(4)
@@ -70,10 +68,7 @@ def _errors(name, algorithm, noise):
     model = sdejax.make_model(name, algorithm, PROBLEM, noise)
     return np.array(
         [
-            abs(
-                _loss_change(eta, algorithm, noise)
-                - float(sdejax.generator(model, PROBLEM.loss, eta)(X0))
-            )
+            abs(_loss_change(eta, algorithm, noise) - float(sdejax.generator(model, PROBLEM.loss, eta)(X0)))
             for eta in ETAS
         ]
     )
@@ -136,6 +131,4 @@ def test_generator_predicts_loss_increase():
         assert bool(sdejax.generator(corrected, problem.loss, eta)(x) > 0) == up
         assert bool(sdejax.generator(sme1, problem.loss, eta)(x) < 0)
     with pytest.raises(TypeError, match="SDE model"):
-        sdejax.generator(
-            sdejax.make_model("discrete", algorithm, problem, noise), problem.loss, 0.1
-        )
+        sdejax.generator(sdejax.make_model("discrete", algorithm, problem, noise), problem.loss, 0.1)

@@ -130,18 +130,13 @@ def test_h1_diagonal_quadratic_discrete_matrix_is_identity_plus_eta_rate_matrix(
     for eta in (0.6, 0.9):
         rate = np.array(
             [
-                [
-                    sdejax.generator(corrected, lambda x, j=j: x[j] ** 2, eta)(eye[k])
-                    for k in range(3)
-                ]
+                [sdejax.generator(corrected, lambda x, j=j: x[j] ** 2, eta)(eye[k]) for k in range(3)]
                 for j in range(3)
             ]
         )
         predicted = np.eye(3) + eta * rate
         for k in range(3):
-            x1 = step(
-                jr.split(jr.fold_in(key, k), 20_000), eye[k], jnp.asarray(eta), jnp.asarray(1.0)
-            )
+            x1 = step(jr.split(jr.fold_in(key, k), 20_000), eye[k], jnp.asarray(eta), jnp.asarray(1.0))
             squares = np.asarray(x1**2)
             se = squares.std(0, ddof=1) / math.sqrt(squares.shape[0])
             assert np.all(np.abs(squares.mean(0) - predicted[:, k]) < z * se + 1e-12), (eta, k)

@@ -1,11 +1,9 @@
 """The discrete simulator: H1 (one-step ratio and threshold), H4 floors, divergence, compiles."""
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-
 from helpers import z_for
 
 import sdejax
@@ -41,8 +39,13 @@ def h1_sweep(request):
     eta_star = theory.ms_threshold("discrete", **case)
     etas = eta_star * np.linspace(0.7, 1.3, 13)
     ds = sdejax.stability_sweep(
-        **case, x0=jnp.ones(case["problem"].dim), learning_rates=etas, steps=120,
-        n_paths=2000, key=jr.key(17), burn_in=0.0,
+        **case,
+        x0=jnp.ones(case["problem"].dim),
+        learning_rates=etas,
+        steps=120,
+        n_paths=2000,
+        key=jr.key(17),
+        burn_in=0.0,
     )
     return case, ds
 
@@ -66,12 +69,15 @@ def test_h1_threshold(h1_sweep):
     eta_star = theory.ms_threshold("discrete", **case)
     estimate = sdejax.threshold(ds, "discrete")
     exact_curve = ds.ms_growth_rate.sel(model="discrete").copy(
-        data=theory.ms_growth_rate("discrete", **case, learning_rate=etas))
+        data=theory.ms_growth_rate("discrete", **case, learning_rate=etas)
+    )
     interpolation_bias = sdejax.threshold(exact_curve.to_dataset(name="ms_growth_rate"))
     interpolation_bias -= eta_star
     h = 1e-6
-    slope = (theory.ms_growth_rate("discrete", **case, learning_rate=eta_star + h)
-             - theory.ms_growth_rate("discrete", **case, learning_rate=eta_star - h)) / (2 * h)
+    slope = (
+        theory.ms_growth_rate("discrete", **case, learning_rate=eta_star + h)
+        - theory.ms_growth_rate("discrete", **case, learning_rate=eta_star - h)
+    ) / (2 * h)
     i = np.searchsorted(etas, eta_star)
     se_rate = ds.ms_growth_rate_se.sel(model="discrete").values[i - 1 : i + 1].max()
     assert abs(estimate - eta_star) <= abs(interpolation_bias) + Z * se_rate / slope
@@ -91,10 +97,25 @@ def floors():
     ]:
         for sigma in (0.5, 1.0, 2.0):
             noise = make_noise(sigma)
-            ds = sdejax.simulate(algorithm, problem, noise, x0=jnp.zeros(2), learning_rate=eta,
-                                 steps=steps, n_paths=paths, key=jr.key(3), save_every=steps)
-            out[name, sigma] = (algorithm, problem, noise, eta,
-                                float(ds.loss_mean[-1]), float(ds.loss_se[-1]))
+            ds = sdejax.simulate(
+                algorithm,
+                problem,
+                noise,
+                x0=jnp.zeros(2),
+                learning_rate=eta,
+                steps=steps,
+                n_paths=paths,
+                key=jr.key(3),
+                save_every=steps,
+            )
+            out[name, sigma] = (
+                algorithm,
+                problem,
+                noise,
+                eta,
+                float(ds.loss_mean[-1]),
+                float(ds.loss_se[-1]),
+            )
     return out
 
 
@@ -123,8 +144,9 @@ def test_h4_dsgd_floor_quadratic_in_sigma(floors):
 
 def test_divergence_is_data_not_nan():
     # Above the almost-sure blow-up point (≈ 1.6 in the example) many paths diverge.
-    ds = sdejax.simulate(**EXAMPLE, x0=jnp.ones(10), learning_rate=1.9, steps=300, n_paths=200,
-                         key=jr.key(0), save_every=10)
+    ds = sdejax.simulate(
+        **EXAMPLE, x0=jnp.ones(10), learning_rate=1.9, steps=300, n_paths=200, key=jr.key(0), save_every=10
+    )
     assert 0 < float(ds.diverged_fraction[-1]) <= 1
     for name in ("loss_mean", "loss_se", "grad_norm_sq_mean", "x_norm_sq_mean"):
         assert not np.any(np.isnan(ds[name].values)), name
@@ -133,25 +155,50 @@ def test_divergence_is_data_not_nan():
 
 
 def test_all_paths_diverged_gives_inf_not_nan():
-    ds = sdejax.simulate(sdejax.DSGD(1), sdejax.Quadratic(jnp.ones(2)), sdejax.GaussianNoise(0.0),
-                         x0=jnp.ones(2), learning_rate=5.0, steps=40, n_paths=4, key=jr.key(0))
+    ds = sdejax.simulate(
+        sdejax.DSGD(1),
+        sdejax.Quadratic(jnp.ones(2)),
+        sdejax.GaussianNoise(0.0),
+        x0=jnp.ones(2),
+        learning_rate=5.0,
+        steps=40,
+        n_paths=4,
+        key=jr.key(0),
+    )
     assert float(ds.diverged_fraction[-1]) == 1.0
     assert np.isinf(float(ds.loss_mean[-1])) and not np.isnan(float(ds.loss_se[-1]))
 
 
 def test_dsignsgd_never_diverges_under_cauchy():
     # H5: each step moves at most η per coordinate.
-    ds = sdejax.simulate(sdejax.DSignSGD(4), sdejax.Quadratic(jnp.ones(3)),
-                         sdejax.StudentTNoise(1.0, 10.0), x0=jnp.ones(3), learning_rate=0.1,
-                         steps=200, n_paths=100, key=jr.key(1), save_every=50)
+    ds = sdejax.simulate(
+        sdejax.DSignSGD(4),
+        sdejax.Quadratic(jnp.ones(3)),
+        sdejax.StudentTNoise(1.0, 10.0),
+        x0=jnp.ones(3),
+        learning_rate=0.1,
+        steps=200,
+        n_paths=100,
+        key=jr.key(1),
+        save_every=50,
+    )
     assert float(ds.diverged_fraction[-1]) == 0.0
     assert np.all(np.isfinite(ds.loss_mean.values))
 
 
 def test_schedule_and_save_every():
-    ds = sdejax.simulate(sdejax.DSGD(2), sdejax.Quadratic(jnp.ones(2)), sdejax.GaussianNoise(0.0),
-                         x0=jnp.ones(2), learning_rate=0.5, steps=7, n_paths=3, key=jr.key(0),
-                         save_every=3, schedule=lambda k: 1.0 / jnp.sqrt(k + 1.0))
+    ds = sdejax.simulate(
+        sdejax.DSGD(2),
+        sdejax.Quadratic(jnp.ones(2)),
+        sdejax.GaussianNoise(0.0),
+        x0=jnp.ones(2),
+        learning_rate=0.5,
+        steps=7,
+        n_paths=3,
+        key=jr.key(0),
+        save_every=3,
+        schedule=lambda k: 1.0 / jnp.sqrt(k + 1.0),
+    )
     np.testing.assert_array_equal(ds.step.values, [0, 3, 6, 7])
     np.testing.assert_allclose(ds.time.values, [0, 1.5, 3.0, 3.5])
     # deterministic GD with η_k = 1/√(k+1): x_7 = Π_k (1 − 0.5/√(k+1)) x_0
@@ -164,11 +211,21 @@ def test_no_recompilation_for_new_values():
 
     kwargs = dict(x0=jnp.ones(3), steps=5, n_paths=4, key=jr.key(0))
     problem = sdejax.Quadratic(jnp.ones(3))
-    sdejax.simulate(sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2), problem,
-                    sdejax.AffineGaussianNoise(0.0, 0.1), learning_rate=0.1, **kwargs)
+    sdejax.simulate(
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2),
+        problem,
+        sdejax.AffineGaussianNoise(0.0, 0.1),
+        learning_rate=0.1,
+        **kwargs,
+    )
     before = _run_compiled._cached._cache_size()
-    sdejax.simulate(sdejax.DCSGD(sdejax.BernoulliSparsifier(0.3), 2), sdejax.Quadratic(2 * jnp.ones(3)),
-                    sdejax.AffineGaussianNoise(0.1, 0.2), learning_rate=0.3, **kwargs)
+    sdejax.simulate(
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(0.3), 2),
+        sdejax.Quadratic(2 * jnp.ones(3)),
+        sdejax.AffineGaussianNoise(0.1, 0.2),
+        learning_rate=0.3,
+        **kwargs,
+    )
     assert _run_compiled._cached._cache_size() == before
 
 
@@ -191,9 +248,16 @@ def test_h6_trends_in_workers_dimension_and_compression():
     for d in (4, 16):
         problem = sdejax.Quadratic(jnp.ones(d))
         ds = sdejax.stability_sweep(
-            sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2), problem, noise, x0=jnp.ones(d),
-            learning_rates=np.linspace(0.3, 2.2, 20), steps=60, n_paths=1000, key=jr.key(8),
-            burn_in=0.0, grid={"n_workers": [2, 8], "compressor.p": [0.25, 1.0]},
+            sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2),
+            problem,
+            noise,
+            x0=jnp.ones(d),
+            learning_rates=np.linspace(0.3, 2.2, 20),
+            steps=60,
+            n_paths=1000,
+            key=jr.key(8),
+            burn_in=0.0,
+            grid={"n_workers": [2, 8], "compressor.p": [0.25, 1.0]},
         )
         measured = sdejax.threshold(ds, "discrete")
         for n_workers in (2, 8):
@@ -204,18 +268,26 @@ def test_h6_trends_in_workers_dimension_and_compression():
                 i = np.searchsorted(rates.learning_rate.values, eta_star)
                 se = float(rates.ms_growth_rate_se.values[i - 1 : i + 1].max())
                 h = 1e-6
-                slope = (theory.ms_growth_rate("discrete", algorithm, problem, noise, eta_star + h)
-                         - theory.ms_growth_rate("discrete", algorithm, problem, noise, eta_star - h)) / (2 * h)
+                slope = (
+                    theory.ms_growth_rate("discrete", algorithm, problem, noise, eta_star + h)
+                    - theory.ms_growth_rate("discrete", algorithm, problem, noise, eta_star - h)
+                ) / (2 * h)
                 etas = rates.learning_rate.values
                 exact = rates.ms_growth_rate.copy(
-                    data=theory.ms_growth_rate("discrete", algorithm, problem, noise, etas))
+                    data=theory.ms_growth_rate("discrete", algorithm, problem, noise, etas)
+                )
                 bias = sdejax.threshold(exact.to_dataset(name="ms_growth_rate")) - eta_star
                 value = float(measured.sel({"n_workers": n_workers, "compressor.p": p}))
                 assert abs(value - eta_star) <= abs(bias) + Z * se / slope, (d, n_workers, p, value, eta_star)
         m = measured
-        assert float(m.sel({"n_workers": 8, "compressor.p": 0.25})) > float(m.sel({"n_workers": 2, "compressor.p": 0.25}))
-        assert float(m.sel({"n_workers": 2, "compressor.p": 1.0})) > float(m.sel({"n_workers": 2, "compressor.p": 0.25}))
+        assert float(m.sel({"n_workers": 8, "compressor.p": 0.25})) > float(
+            m.sel({"n_workers": 2, "compressor.p": 0.25})
+        )
+        assert float(m.sel({"n_workers": 2, "compressor.p": 1.0})) > float(
+            m.sel({"n_workers": 2, "compressor.p": 0.25})
+        )
         if d == 4:
             small_d = measured
     assert float(small_d.sel({"n_workers": 2, "compressor.p": 0.25})) > float(
-        measured.sel({"n_workers": 2, "compressor.p": 0.25}))
+        measured.sel({"n_workers": 2, "compressor.p": 0.25})
+    )

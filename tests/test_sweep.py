@@ -62,9 +62,7 @@ def test_contract(small_map):
 
 
 def test_theory_overlay_matches_closed_form(small_map):
-    for p, value in zip(
-        KEEP, small_map["theory_threshold"].sel(model="discrete").values, strict=True
-    ):
+    for p, value in zip(KEEP, small_map["theory_threshold"].sel(model="discrete").values, strict=True):
         expected = theory.ms_threshold(
             "discrete", sdejax.DCSGD(sdejax.BernoulliSparsifier(p), N), PROBLEM, NOISE
         )
@@ -132,10 +130,7 @@ def test_compiles_once_per_static_shape():
         PROBLEM,
         sdejax.AffineGaussianNoise(0.0, 0.05),
     )
-    assert (
-        float(theory_values.sel({"compressor.p": 0.5, "noise.sigma1": 0.05, "n_workers": 2}))
-        == expected
-    )
+    assert float(theory_values.sel({"compressor.p": 0.5, "noise.sigma1": 0.05, "n_workers": 2})) == expected
 
 
 def test_grid_cell_equals_direct_sweep(small_map):
@@ -173,16 +168,12 @@ def test_student_t_df_groups():
 
 def test_unknown_grid_path_lists_allowed():
     with pytest.raises(ValueError, match="allowed paths.*compressor.p"):
-        sdejax.stability_sweep(
-            ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.q": [1]}}
-        )
+        sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.q": [1]}})
 
 
 def test_bad_grid_value_raises_component_error():
     with pytest.raises(ValueError, match="BernoulliSparsifier.*`p` must lie in"):
-        sdejax.stability_sweep(
-            ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.p": [0.5, 1.5]}}
-        )
+        sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, **{**SMALL, "grid": {"compressor.p": [0.5, 1.5]}})
     with pytest.raises(ValueError, match="RandK.*k"):
         sdejax.stability_sweep(
             sdejax.DCSGD(sdejax.RandK(2), N),
@@ -219,9 +210,7 @@ def test_dimension_changing_grid_with_callable_x0():
     # H2 (σ = 0, ω = 0): gradient descent is stable iff η < 2/λ.
     np.testing.assert_allclose(ds["theory_threshold"].sel(model="discrete").values, [2.0, 2.0, 1.0])
     unstable = ds["ms_growth_rate"].sel(model="discrete").values > 0  # (learning rate, cell)
-    np.testing.assert_array_equal(
-        unstable, [[False, False, False], [False, False, True], [True, True, True]]
-    )
+    np.testing.assert_array_equal(unstable, [[False, False, False], [False, False, True], [True, True, True]])
 
 
 def test_every_registered_model_runs():

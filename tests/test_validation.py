@@ -88,12 +88,19 @@ def test_simulate_errors(change, match):
 )
 def test_sweep_errors(learning_rates, match):
     with pytest.raises(ValueError, match=match):
-        sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, x0=jnp.ones(4),
-                               learning_rates=learning_rates, steps=3, n_paths=2, key=jr.key(0))
+        sdejax.stability_sweep(
+            ALGORITHM,
+            PROBLEM,
+            NOISE,
+            x0=jnp.ones(4),
+            learning_rates=learning_rates,
+            steps=3,
+            n_paths=2,
+            key=jr.key(0),
+        )
 
 
 def test_theory_normalization_needs_smoothness():
     problem = sdejax.LossProblem(lambda x: jnp.sum(jnp.cosh(x)), 4)
     with pytest.raises(ValueError, match=r"needs the problem's \(L0, L1\)"):
-        sdejax.simulate(sdejax.NormalizedDCSGD(sdejax.Identity(), 2, scaling="theory"), problem,
-                        NOISE, **RUN)
+        sdejax.simulate(sdejax.NormalizedDCSGD(sdejax.Identity(), 2, scaling="theory"), problem, NOISE, **RUN)

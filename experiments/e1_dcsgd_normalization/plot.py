@@ -13,13 +13,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
-
 from _common import ensure, parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TITLES = {"constant": "DCSGD, constant η = {eta_constant:g}",
-          "plain": "plain normalized, step {eta_plain:g}·ĝ/‖ĝ‖",
-          "theory": "theory-scaled normalized, η = {eta_theory:g} [reconstructed]"}
+TITLES = {
+    "constant": "DCSGD, constant η = {eta_constant:g}",
+    "plain": "plain normalized, step {eta_plain:g}·ĝ/‖ĝ‖",
+    "theory": "theory-scaled normalized, η = {eta_theory:g} [reconstructed]",
+}
 
 
 def main():
@@ -29,7 +30,7 @@ def main():
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True)
     cmap = plt.get_cmap("viridis")
     keep = ds.keep_probability.values
-    for ax, method in zip(axes, ds.optimizer.values):
+    for ax, method in zip(axes, ds.optimizer.values, strict=True):
         for j, p in enumerate(keep):
             loss = ds.loss.sel(optimizer=method, keep_probability=p).values
             finite = np.where(np.isfinite(loss) & (loss < 1e6), loss, np.nan)
@@ -42,8 +43,10 @@ def main():
         ax.set(yscale="log", xlabel="step", title=TITLES[str(method)].format(**ds.attrs))
         ax.legend(fontsize=8, loc="upper right")
     axes[0].set_ylabel(f"training loss (median over {ds.sizes['seed']} seeds)")
-    fig.suptitle(f"E1/E2: MLP on digits, N = {ds.attrs['n_workers']} workers, Bernoulli "
-                 f"sparsification, affine noise σ1 = {ds.attrs['sigma1']:g}")
+    fig.suptitle(
+        f"E1/E2: MLP on digits, N = {ds.attrs['n_workers']} workers, Bernoulli "
+        f"sparsification, affine noise σ1 = {ds.attrs['sigma1']:g}"
+    )
     fig.tight_layout()
     fig.savefig(figures / "e1_dcsgd_normalization.png", dpi=120)
     print(f"wrote {figures / 'e1_dcsgd_normalization.png'}")

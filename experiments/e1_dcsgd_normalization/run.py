@@ -22,16 +22,17 @@ import jax.random as jr  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import xarray as xr  # noqa: E402
+from _common import ensure, parse  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import sdejax  # noqa: E402
-from _common import ensure, parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 N_WORKERS, SIGMA = 8, 0.02
 KEEP = (1.0, 0.5, 0.25, 0.1, 0.05, 0.02)
 # Step sizes: constant DCSGD uses η = 2, plain normalization a step of length 0.05; the
-# theory-scaled rule uses η = 1 (η plays 2ε, ε = 1/2). L0, L1 are not known for an MLP: L0 = 2, L1 = 1 are our choice.
+# theory-scaled rule uses η = 1 (η plays 2ε, ε = 1/2). L0, L1 are not known for an MLP:
+# L0 = 2, L1 = 1 are our choice.
 ETA_CONSTANT, ETA_PLAIN, ETA_THEORY, L0, L1 = 2.0, 0.05, 1.0, 2.0, 1.0
 
 
@@ -55,8 +56,9 @@ def optimizer(method, p, key):
         return sdejax.optim.dcsgd(ETA_CONSTANT, compressor, key=key)
     if method == "plain":
         return sdejax.optim.normalized_dcsgd(ETA_PLAIN, compressor, key=key)
-    return sdejax.optim.normalized_dcsgd(ETA_THEORY, compressor, key=key, scaling="theory",
-                                         l0=L0, l1=L1, n_workers=N_WORKERS, sigma1=SIGMA)
+    return sdejax.optim.normalized_dcsgd(
+        ETA_THEORY, compressor, key=key, scaling="theory", l0=L0, l1=L1, n_workers=N_WORKERS, sigma1=SIGMA
+    )
 
 
 def train(method, params, loss, steps, record_every):
@@ -96,16 +98,30 @@ def main():
         for j, p in enumerate(KEEP):
             losses[i, j] = np.asarray(run(jnp.asarray(p), jr.split(jr.key(j), seeds)))
             final = losses[i, j, :, -1]
-            print(f"{method:9s} p = {p:5.2f} (ω = {1 / p - 1:5.1f}): final loss "
-                  f"median {np.median(final):.4g}, non-finite {np.mean(~np.isfinite(final)):.0%}")
+            print(
+                f"{method:9s} p = {p:5.2f} (ω = {1 / p - 1:5.1f}): final loss "
+                f"median {np.median(final):.4g}, non-finite {np.mean(~np.isfinite(final)):.0%}"
+            )
     ds = xr.Dataset(
         {"loss": (("optimizer", "keep_probability", "seed", "step"), losses)},
-        coords={"optimizer": list(methods), "keep_probability": list(KEEP),
-                "seed": np.arange(seeds), "step": np.arange(0, steps, record_every)},
-        attrs={"experiment": "E1/E2", "n_workers": N_WORKERS, "sigma1": SIGMA,
-               "eta_constant": ETA_CONSTANT, "eta_plain": ETA_PLAIN, "eta_theory": ETA_THEORY,
-               "l0": L0, "l1": L1, "sdejax_version": sdejax.__version__,
-               "git_revision": sdejax._engine._metadata.git_revision()},
+        coords={
+            "optimizer": list(methods),
+            "keep_probability": list(KEEP),
+            "seed": np.arange(seeds),
+            "step": np.arange(0, steps, record_every),
+        },
+        attrs={
+            "experiment": "E1/E2",
+            "n_workers": N_WORKERS,
+            "sigma1": SIGMA,
+            "eta_constant": ETA_CONSTANT,
+            "eta_plain": ETA_PLAIN,
+            "eta_theory": ETA_THEORY,
+            "l0": L0,
+            "l1": L1,
+            "sdejax_version": sdejax.__version__,
+            "git_revision": sdejax._engine._metadata.git_revision(),
+        },
     )
     ds.to_netcdf(out / "e1.nc")
 

@@ -12,7 +12,6 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
-
 from _common import ensure, parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -24,21 +23,26 @@ def main():
     figures = ensure(args.figures)
     sigmas = ds.sigma.values
     fig, axes = plt.subplots(1, len(sigmas), figsize=(4.6 * len(sigmas), 4), sharey=True)
-    colours = {"DSignSGD, constant η": "tab:blue", "DSignSGD, η0/√(k+1)": "tab:green",
-               "DSGD, constant η": "tab:red"}
-    for ax, sigma in zip(axes, sigmas):
+    colours = {
+        "DSignSGD, constant η": "tab:blue",
+        "DSignSGD, η0/√(k+1)": "tab:green",
+        "DSGD, constant η": "tab:red",
+    }
+    for ax, sigma in zip(axes, sigmas, strict=True):
         for run, colour in colours.items():
             sel = ds.sel(sigma=sigma, run=run)
             mean, se = sel.loss_mean, sel.loss_se
             ok = mean.values < 1e300
             ax.plot(sel.step[ok], mean[ok], color=colour, label=run)
             if run.startswith("DSignSGD"):  # DSGD under Cauchy noise has no finite moments: no SE band
-                ax.fill_between(sel.step[ok], (mean - 1.96 * se)[ok], (mean + 1.96 * se)[ok],
-                                color=colour, alpha=0.25)
+                ax.fill_between(
+                    sel.step[ok], (mean - 1.96 * se)[ok], (mean + 1.96 * se)[ok], color=colour, alpha=0.25
+                )
             frac = float(sel.diverged_fraction[-1])
             if frac > 0:
-                ax.text(0.03, 0.04, f"DSGD: {frac:.0%} of paths diverged", transform=ax.transAxes,
-                        color="tab:red")
+                ax.text(
+                    0.03, 0.04, f"DSGD: {frac:.0%} of paths diverged", transform=ax.transAxes, color="tab:red"
+                )
         floor = float(ds.theory_floor.sel(sigma=sigma, run="DSignSGD, constant η"))
         ax.axhline(floor, color="tab:blue", ls="--", lw=1, label="H4 floor η σ d/(8N p(0))")
         ax.set(xscale="log", yscale="log", xlabel="step k", title=f"Cauchy noise, σ = {sigma:g}")

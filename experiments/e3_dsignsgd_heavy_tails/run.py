@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import xarray as xr  # noqa: E402
+from _common import ensure, parse  # noqa: E402
 
 import sdejax  # noqa: E402
-from _common import ensure, parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SIGMAS = (0.1, 1.0, 10.0)
@@ -46,18 +46,31 @@ def main():
             (sdejax.DSGD(n_workers), None, eta, "DSGD, constant η"),
         ):
             ds = sdejax.simulate(
-                algorithm, problem, noise, x0=jnp.ones(d), learning_rate=rate, steps=steps,
-                n_paths=paths, key=jax.random.key(1), schedule=schedule,
+                algorithm,
+                problem,
+                noise,
+                x0=jnp.ones(d),
+                learning_rate=rate,
+                steps=steps,
+                n_paths=paths,
+                key=jax.random.key(1),
+                schedule=schedule,
                 save_every=max(steps // 200, 1),
             )
-            floor = (sdejax.theory.dsignsgd_loss_floor(algorithm, problem, noise, eta)
-                     if schedule is None and isinstance(algorithm, sdejax.DSignSGD) else float("nan"))
+            floor = (
+                sdejax.theory.dsignsgd_loss_floor(algorithm, problem, noise, eta)
+                if schedule is None and isinstance(algorithm, sdejax.DSignSGD)
+                else float("nan")
+            )
             ds = ds.drop_vars(["time"]).swap_dims(time="step")  # runs differ in η: align on k
-            runs.append(ds.expand_dims(sigma=[sigma], run=[label]).assign(
-                theory_floor=(("sigma", "run"), [[floor]])))
-            print(f"σ = {sigma:5.1f}  {label:22s} final loss {float(ds.loss_mean[-1]):.4g} "
-                  f"± {float(ds.loss_se[-1]):.2g}   diverged {float(ds.diverged_fraction[-1]):.2f}"
-                  f"   H4 floor {floor:.4g}")
+            runs.append(
+                ds.expand_dims(sigma=[sigma], run=[label]).assign(theory_floor=(("sigma", "run"), [[floor]]))
+            )
+            print(
+                f"σ = {sigma:5.1f}  {label:22s} final loss {float(ds.loss_mean[-1]):.4g} "
+                f"± {float(ds.loss_se[-1]):.2g}   diverged {float(ds.diverged_fraction[-1]):.2f}"
+                f"   H4 floor {floor:.4g}"
+            )
     combined = xr.combine_by_coords([r.drop_attrs() for r in runs])
     combined.attrs = runs[0].attrs | {"experiment": "E3", "sigmas": str(SIGMAS)}
     combined.to_netcdf(out / "e3.nc")

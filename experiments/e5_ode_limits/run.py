@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import ensure, parse  # noqa: E402
 
 import sdejax  # noqa: E402
-from _common import ensure, parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("discrete", "sme1", "sme2", "corrected")
@@ -33,16 +33,31 @@ def main():
     steps = 60 if args.quick else 200
     # H2: λ = 1, η from 0.5 to 3 (threshold 2).
     quadratic = sdejax.stability_sweep(
-        gd, sdejax.Quadratic(jnp.ones(1)), noiseless, x0=jnp.ones(1),
-        learning_rates=np.linspace(0.5, 3.0, n_rates), steps=steps, n_paths=1,
-        key=jax.random.key(0), models=MODELS, burn_in=0.0,
+        gd,
+        sdejax.Quadratic(jnp.ones(1)),
+        noiseless,
+        x0=jnp.ones(1),
+        learning_rates=np.linspace(0.5, 3.0, n_rates),
+        steps=steps,
+        n_paths=1,
+        key=jax.random.key(0),
+        models=MODELS,
+        burn_in=0.0,
     )
     quadratic.to_netcdf(out / "quadratic.nc")
     # H3: x0 = 1, so η x0² = η; η from 0.1 to 3 brackets 2/3 and 2.
     quartic = sdejax.stability_sweep(
-        gd, sdejax.Quartic(1), noiseless, x0=jnp.ones(1),
-        learning_rates=np.linspace(0.1, 3.0, n_rates), steps=steps * 5, n_paths=1,
-        key=jax.random.key(0), models=MODELS, burn_in=0.0, divergence_bound=1e3,
+        gd,
+        sdejax.Quartic(1),
+        noiseless,
+        x0=jnp.ones(1),
+        learning_rates=np.linspace(0.1, 3.0, n_rates),
+        steps=steps * 5,
+        n_paths=1,
+        key=jax.random.key(0),
+        models=MODELS,
+        burn_in=0.0,
+        divergence_bound=1e3,
     )
     quartic.to_netcdf(out / "quartic.nc")
     for name, ds in (("quadratic", quadratic), ("quartic", quartic)):

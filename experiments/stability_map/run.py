@@ -55,9 +55,7 @@ def parse():
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
     parser.add_argument("--results", default=str(HERE / "results"))
-    parser.add_argument(
-        "--memory-budget", type=int, default=None, help="bytes per device per chunk"
-    )
+    parser.add_argument("--memory-budget", type=int, default=None, help="bytes per device per chunk")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--coordinator", help="host:port of process 0, for a multi-process run")
     parser.add_argument("--num-processes", type=int, help="number of processes (multi-process run)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 
-
 import equinox as eqx
 import optax
 
@@ -53,5 +52,3 @@ def check_compressor(compressor, owner, *, unbiased: bool = False):
     if not isinstance(compressor, AbstractCompressor):
         raise TypeError(f"{owner}: `compressor` must be an AbstractCompressor, got {compressor!r}.")
     return compressor
-
-

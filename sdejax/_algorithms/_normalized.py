@@ -56,15 +56,22 @@ class NormalizedDCSGD(AbstractAlgorithm):
         elif self.denominator is not None:
             rule = self.denominator
             normalizer = optim.scale_by_theory_normalization(
-                l0=None, l1=None, omega=None, n_workers=self.n_workers,
+                l0=None,
+                l1=None,
+                omega=None,
+                n_workers=self.n_workers,
                 denominator=lambda norm: rule(norm, self, problem, noise),
             )
         else:
             l0, l1 = problem.smoothness()
             normalizer = optim.scale_by_theory_normalization(
-                l0=l0, l1=l1, omega=self.compressor.omega(problem.dim),
-                n_workers=self.n_workers, dim=problem.dim,
-                sigma0=getattr(noise, "sigma0", 0.0), sigma1=getattr(noise, "sigma1", 0.0),
+                l0=l0,
+                l1=l1,
+                omega=self.compressor.omega(problem.dim),
+                n_workers=self.n_workers,
+                dim=problem.dim,
+                sigma0=getattr(noise, "sigma0", 0.0),
+                sigma1=getattr(noise, "sigma1", 0.0),
             )
         return optax.chain(
             optim.compress_workers(self.compressor, key=key),

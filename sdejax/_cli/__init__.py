@@ -24,31 +24,46 @@ def _demo(args) -> int:
     n_rates, n_levels = (16, 6) if args.quick else (48, 12)
     keep = np.round(np.geomspace(0.08, 1.0, n_levels), 4)
     etas = np.geomspace(0.3, 3.0, n_rates)
-    print(f"sdejax demo: DCSGD on f = ½‖x‖², d = {d}, N = {n_workers} workers, affine noise "
-          f"σ1 = {sigma1}; grid {n_rates} learning rates × {n_levels} keep-probabilities p "
-          f"(ω = 1/p − 1), {args.paths} paths per cell, {args.steps} steps.")
+    print(
+        f"sdejax demo: DCSGD on f = ½‖x‖², d = {d}, N = {n_workers} workers, affine noise "
+        f"σ1 = {sigma1}; grid {n_rates} learning rates × {n_levels} keep-probabilities p "
+        f"(ω = 1/p − 1), {args.paths} paths per cell, {args.steps} steps."
+    )
     start = time.perf_counter()
     netcdf = out_dir / "stability_map.nc"
     if netcdf.exists() and not args.resume:
         netcdf.unlink()  # a fresh demo; --resume continues an interrupted one instead
     ds = sdejax.stability_sweep(
-        algorithm, problem, noise, x0=jnp.ones(d), learning_rates=etas, steps=args.steps,
-        n_paths=args.paths, key=jax.random.key(args.seed), models=tuple(args.models),
-        grid={"compressor.p": keep}, out=str(netcdf), progress=not args.quiet,
+        algorithm,
+        problem,
+        noise,
+        x0=jnp.ones(d),
+        learning_rates=etas,
+        steps=args.steps,
+        n_paths=args.paths,
+        key=jax.random.key(args.seed),
+        models=tuple(args.models),
+        grid={"compressor.p": keep},
+        out=str(netcdf),
+        progress=not args.quiet,
     )
     elapsed = time.perf_counter() - start
     png = out_dir / "stability_map.png"
     fig = sdejax.plot_stability_map(ds, x="compressor.p")
-    fig.suptitle(f"DCSGD on f = ½‖x‖², d = {d}, N = {n_workers}, Bernoulli sparsification, "
-                 f"affine noise σ1 = {sigma1}: {args.paths} paths × {args.steps} steps per cell",
-                 y=1.01, fontsize=10)
+    fig.suptitle(
+        f"DCSGD on f = ½‖x‖², d = {d}, N = {n_workers}, Bernoulli sparsification, "
+        f"affine noise σ1 = {sigma1}: {args.paths} paths × {args.steps} steps per cell",
+        y=1.01,
+        fontsize=10,
+    )
     fig.savefig(png, dpi=120, bbox_inches="tight")
     thresholds = sdejax.threshold(ds, "discrete")
     print(f"done in {elapsed:.1f} s")
     print("measured mean-square threshold η* vs theory 2/(λ(1 + B_eff/N)), per keep-probability p:")
     for p in keep:
         theory = sdejax.theory.ms_threshold(
-            "discrete", sdejax.DCSGD(sdejax.BernoulliSparsifier(float(p)), n_workers), problem, noise)
+            "discrete", sdejax.DCSGD(sdejax.BernoulliSparsifier(float(p)), n_workers), problem, noise
+        )
         measured = float(thresholds.sel({"compressor.p": p}))
         print(f"  p = {p:6.3f}   measured {measured:7.3f}   theory {theory:7.3f}")
     print(f"wrote {png} and {netcdf}")
@@ -63,8 +78,7 @@ def _sweep(args) -> int:
     algorithm, problem, noise, kwargs = build(load(args.config))
     if args.memory_budget is not None:
         kwargs["memory_budget"] = args.memory_budget
-    ds = sdejax.stability_sweep(algorithm, problem, noise, out=args.out,
-                                progress=not args.quiet, **kwargs)
+    ds = sdejax.stability_sweep(algorithm, problem, noise, out=args.out, progress=not args.quiet, **kwargs)
     if args.png:
         grid_dims = [dim for dim in ds["ms_growth_rate"].dims if dim not in ("model", "learning_rate")]
         fig = sdejax.plot_stability_map(ds, x=grid_dims[0] if grid_dims else None)
@@ -105,16 +119,25 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = main.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="stability map of DCSGD: learning rate × compression level")
-    demo.add_argument("--out-dir", default="outputs/demo", help="folder for the PNG and netCDF (default: outputs/demo)")
+    demo.add_argument(
+        "--out-dir", default="outputs/demo", help="folder for the PNG and netCDF (default: outputs/demo)"
+    )
     demo.add_argument("--paths", type=int, default=256, help="paths per grid cell (default: 256)")
     demo.add_argument("--steps", type=int, default=200, help="steps per path (default: 200)")
-    demo.add_argument("--models", nargs="+", default=["discrete"],
-                      help="models to map, e.g. discrete corrected sme1 (default: discrete)")
+    demo.add_argument(
+        "--models",
+        nargs="+",
+        default=["discrete"],
+        help="models to map, e.g. discrete corrected sme1 (default: discrete)",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="a small grid for a smoke test")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.add_argument("--resume", action="store_true",
-                      help="continue an interrupted demo from its netCDF file instead of starting over")
+    demo.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted demo from its netCDF file instead of starting over",
+    )
     demo.set_defaults(run=_demo)
     sweep = sub.add_parser("sweep", help="run a stability sweep from a TOML configuration")
     sweep.add_argument("config", help="TOML file (see: sdejax example-config)")

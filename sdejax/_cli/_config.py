@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 
 _ALGORITHMS = ("DSGD", "DCSGD", "DSignSGD", "NormalizedDCSGD")
-_COMPRESSORS = ("Identity", "RandK", "BernoulliSparsifier", "NaturalCompression",
-                "RandomDithering", "Sign", "TopK")
+_COMPRESSORS = (
+    "Identity",
+    "RandK",
+    "BernoulliSparsifier",
+    "NaturalCompression",
+    "RandomDithering",
+    "Sign",
+    "TopK",
+)
 _NOISES = ("GaussianNoise", "AffineGaussianNoise", "StudentTNoise")
 _PROBLEMS = ("Quadratic", "Quartic")
 
@@ -49,7 +56,9 @@ def values(spec, name):
         try:
             start, stop, num = float(spec["start"]), float(spec["stop"]), int(spec["num"])
         except KeyError as missing:
-            raise ValueError(f"config: `{name}` range needs start, stop and num ({missing} missing).") from None
+            raise ValueError(
+                f"config: `{name}` range needs start, stop and num ({missing} missing)."
+            ) from None
         spacing = spec.get("spacing", "linear")
         if spacing == "log":
             return np.geomspace(start, stop, num)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 
 from .._algorithms import AbstractAlgorithm
 from .._noise import AbstractNoise
@@ -71,7 +71,9 @@ def divergence_bound_for(x0, divergence_bound, owner):
         return DEFAULT_DIVERGENCE_FACTOR * max(1.0, scale)
     value = float(divergence_bound)
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{owner}: `divergence_bound` must be a finite number > 0, got {divergence_bound!r}.")
+        raise ValueError(
+            f"{owner}: `divergence_bound` must be a finite number > 0, got {divergence_bound!r}."
+        )
     return value
 
 

@@ -70,9 +70,7 @@ def rebuild(module, **changes):
             )
     unknown = set(changes) - set(kwargs)
     if unknown:
-        raise ValueError(
-            f"stability_sweep: {cls.__name__} has no constructor argument {sorted(unknown)}."
-        )
+        raise ValueError(f"stability_sweep: {cls.__name__} has no constructor argument {sorted(unknown)}.")
     return cls(**kwargs)
 
 
@@ -97,8 +95,7 @@ def _resolve(path, algorithm, problem, noise) -> tuple[str, str]:
     allowed = allowed_paths(algorithm, problem, noise)
     if not isinstance(path, str) or path not in allowed:
         raise ValueError(
-            f"stability_sweep: unknown grid path {path!r}; allowed paths for these components "
-            f"are {allowed}."
+            f"stability_sweep: unknown grid path {path!r}; allowed paths for these components are {allowed}."
         )
     if path in _ALIASES:
         return _ALIASES[path]
@@ -121,8 +118,7 @@ def check_grid(grid, algorithm, problem, noise):
         return {}
     if not hasattr(grid, "items"):
         raise TypeError(
-            "stability_sweep: `grid` must be a mapping from parameter path to values, "
-            f"got {grid!r}."
+            f"stability_sweep: `grid` must be a mapping from parameter path to values, got {grid!r}."
         )
     seen = {}
     out = {}
@@ -130,8 +126,7 @@ def check_grid(grid, algorithm, problem, noise):
         target = _resolve(path, algorithm, problem, noise)
         if target in seen:
             raise ValueError(
-                f"stability_sweep: grid paths {seen[target]!r} and {path!r} name the same "
-                "parameter."
+                f"stability_sweep: grid paths {seen[target]!r} and {path!r} name the same parameter."
             )
         seen[target] = path
         if isinstance(values, (list, tuple)):
@@ -140,8 +135,7 @@ def check_grid(grid, algorithm, problem, noise):
             arr = np.asarray(values)
             if arr.ndim == 0:
                 raise ValueError(
-                    f"stability_sweep: grid values for {path!r} must be a 1-D array or a list, "
-                    "got a scalar."
+                    f"stability_sweep: grid values for {path!r} must be a 1-D array or a list, got a scalar."
                 )
             items = [_as_value(v) if np.ndim(v) == 0 else np.asarray(v) for v in arr]
         if not items:

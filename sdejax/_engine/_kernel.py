@@ -58,8 +58,7 @@ def save_info(problem, state: PathState) -> SaveInfo:
     return SaveInfo(loss_mean, loss_se, g_mean, g_se, x_mean, x_se, fraction)
 
 
-def advance_paths(step_fn, x, diverged, keys, k, learning_rate, *, schedule, divergence_bound,
-                  active=True):
+def advance_paths(step_fn, x, diverged, keys, k, learning_rate, *, schedule, divergence_bound, active=True):
     """One step of every path, shared by :func:`run_paths` and the sweep's block kernel.
 
     ``step_fn`` is ``model.step`` vmapped over paths. Returns ``(x, diverged, norm_old,
@@ -115,8 +114,15 @@ def run_paths(
 
     def one_step(state: PathState, k):
         x, diverged, norm_old, norm_new, use = advance_paths(
-            step_fn, state.x, state.diverged, keys, k, learning_rate,
-            schedule=schedule, divergence_bound=divergence_bound, active=k < steps,
+            step_fn,
+            state.x,
+            state.diverged,
+            keys,
+            k,
+            learning_rate,
+            schedule=schedule,
+            divergence_bound=divergence_bound,
+            active=k < steps,
         )
         in_window = k >= ratio_start
         numerator = jnp.sum(jnp.where(use, norm_new, 0.0))
@@ -131,18 +137,22 @@ def run_paths(
         return state, save_info(model.problem, state)
 
     init = PathState(
-        x0, ~jnp.isfinite(jnp.sum(x0 * x0, axis=-1)), RatioAccumulator.zeros(dtype),
+        x0,
+        ~jnp.isfinite(jnp.sum(x0 * x0, axis=-1)),
+        RatioAccumulator.zeros(dtype),
         RatioAccumulator.zeros(dtype),
     )
     first = save_info(model.problem, init)
     state, saves = jax.lax.scan(block, init, jnp.arange(n_blocks))
     saves = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saves)
     window = state.ratios.count > 0
-    ratios = jax.tree_util.tree_map(
-        lambda w, a: jnp.where(window, w, a), state.ratios, state.ratios_all
-    )
+    ratios = jax.tree_util.tree_map(lambda w, a: jnp.where(window, w, a), state.ratios, state.ratios_all)
     rate, rate_se, ratio_mean, ratio_se = growth_rate_from_ratios(
-        ratios.total, ratios.total_sq, ratios.count, learning_rate, jnp.any(state.diverged),
+        ratios.total,
+        ratios.total_sq,
+        ratios.count,
+        learning_rate,
+        jnp.any(state.diverged),
     )
     return RunResult(saves, rate, rate_se, ratio_mean, ratio_se)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 import xarray as xr
 
@@ -87,21 +86,34 @@ def simulate(
     the_model = make_model(model, algorithm, problem, noise, **options)
     keys = path_keys(_as_key(key, owner), n_paths)
     result = _run_compiled(
-        the_model, x, jnp.asarray(eta, x.dtype), keys,
-        steps=steps, save_every=save_every, schedule=schedule,
-        divergence_bound=jnp.asarray(bound, x.dtype), ratio_start=int(burn_in * steps),
+        the_model,
+        x,
+        jnp.asarray(eta, x.dtype),
+        keys,
+        steps=steps,
+        save_every=save_every,
+        schedule=schedule,
+        divergence_bound=jnp.asarray(bound, x.dtype),
+        ratio_start=int(burn_in * steps),
     )
     steps_saved = np.asarray(save_steps(steps, save_every))
     coords = {"time": steps_saved * eta, "step": ("time", steps_saved)}
-    data = {
-        name: ("time", np.asarray(value)) for name, value in result.saves._asdict().items()
-    }
+    data = {name: ("time", np.asarray(value)) for name, value in result.saves._asdict().items()}
     for name in ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se"):
         data[name] = ((), np.asarray(getattr(result, name)))
     attrs = provenance(
-        algorithm=algorithm, problem=problem, noise=noise, model=model, learning_rate=eta,
-        steps=steps, n_paths=n_paths, save_every=save_every, schedule=schedule,
-        divergence_bound=bound, burn_in=burn_in, dtype=str(x.dtype),
+        algorithm=algorithm,
+        problem=problem,
+        noise=noise,
+        model=model,
+        learning_rate=eta,
+        steps=steps,
+        n_paths=n_paths,
+        save_every=save_every,
+        schedule=schedule,
+        divergence_bound=bound,
+        burn_in=burn_in,
+        dtype=str(x.dtype),
         **{**options, "sampling": getattr(the_model, "sampling", "n/a")},
     )
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -117,6 +129,4 @@ def _as_key(key, owner):
             return key
     elif dtype == jnp.uint32 and getattr(key, "shape", None) == (2,):
         return key
-    raise TypeError(
-        f"{owner}: `key` must be a single jax.random key (jax.random.key(seed)), got {key!r}."
-    )
+    raise TypeError(f"{owner}: `key` must be a single jax.random key (jax.random.key(seed)), got {key!r}.")

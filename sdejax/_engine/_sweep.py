@@ -81,9 +81,7 @@ class _Program(NamedTuple):
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _run_items(
-    static, program: _Program, params, learning_rates, offsets, cells, bounds, x0_table, key_data
-):
+def _run_items(static, program: _Program, params, learning_rates, offsets, cells, bounds, x0_table, key_data):
     TRACE_COUNT["value"] += 1
 
     def local(params, learning_rates, offsets, cells, bounds, x0_table, key_data):
@@ -92,9 +90,7 @@ def _run_items(
         def one(item):
             p, learning_rate, offset, cell, bound = item
             model = eqx.combine(p, static)
-            keys, x0, valid = block_inputs(
-                key, offset, program.block, program.n_paths, x0_table, cell
-            )
+            keys, x0, valid = block_inputs(key, offset, program.block, program.n_paths, x0_table, cell)
             return run_block(
                 model,
                 x0,
@@ -154,9 +150,7 @@ def _plan(groups_tasks, n_blocks, items_cap, shards):
             for i in range(len(tasks)):
                 for start in range(0, n_blocks, per_chunk):
                     count = min(per_chunk, n_blocks - start)
-                    chunks.append(
-                        _Chunk(g, tasks[i : i + 1], start, count, start + count == n_blocks)
-                    )
+                    chunks.append(_Chunk(g, tasks[i : i + 1], start, count, start + count == n_blocks))
     return chunks, sizes
 
 
@@ -303,9 +297,7 @@ def stability_sweep(
         return (m * n_etas + r) * n_cells + cell
 
     groups_tasks = [
-        np.asarray(
-            [task_index(models.index(g.model), cell, r) for cell in g.cells for r in range(n_etas)]
-        )
+        np.asarray([task_index(models.index(g.model), cell, r) for cell in g.cells for r in range(n_etas)])
         for g in resolved.groups
     ]
     max_d = max(s.shape[-1] for s in starts)
@@ -342,11 +334,7 @@ def stability_sweep(
         x0=_describe_x0(x0),
         sampling=",".join(
             sorted(
-                {
-                    str(getattr(g.static, "sampling", "n/a"))
-                    for g in resolved.groups
-                    if g.model == "discrete"
-                }
+                {str(getattr(g.static, "sampling", "n/a")) for g in resolved.groups if g.model == "discrete"}
             )
         )
         or "n/a",
@@ -402,18 +390,14 @@ def stability_sweep(
         tick = time.perf_counter()
         group = resolved.groups[chunk.group]
         if chunk.group not in tables:
-            tables[chunk.group] = _group_inputs(
-                group, starts, bounds, n_blocks * block, dtype, mesh
-            )
+            tables[chunk.group] = _group_inputs(group, starts, bounds, n_blocks * block, dtype, mesh)
         stacked, x0_table, cell_bounds, cell_rows = tables[chunk.group]
         # Items: task-major, block-minor; padded with copies of the first item up to size.
         lr_index = (chunk.tasks // n_cells) % n_etas
         row = np.asarray([cell_rows[t % n_cells] for t in chunk.tasks])
         item_row = np.repeat(row, chunk.n_blocks)
         item_lr = np.repeat(etas[lr_index], chunk.n_blocks).astype(dtype)
-        item_offset = np.tile(
-            block * (chunk.first_block + np.arange(chunk.n_blocks)), len(chunk.tasks)
-        )
+        item_offset = np.tile(block * (chunk.first_block + np.arange(chunk.n_blocks)), len(chunk.tasks))
         n_items = len(item_row)
         pad = sizes[chunk.group] - n_items
         item_row, item_lr, item_offset = (
@@ -439,9 +423,7 @@ def stability_sweep(
         result = to_host(result)
         stats = BlockStats(
             *(
-                np.asarray(leaf)[:n_items].reshape(
-                    len(chunk.tasks), chunk.n_blocks, *np.shape(leaf)[1:]
-                )
+                np.asarray(leaf)[:n_items].reshape(len(chunk.tasks), chunk.n_blocks, *np.shape(leaf)[1:])
                 for leaf in result
             )
         )

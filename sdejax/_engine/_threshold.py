@@ -39,6 +39,9 @@ def threshold(ds: xr.Dataset, model: str = "discrete", *, variable: str = "ms_gr
     if rates.ndim == 1:
         return float(_crossing(rates.values, etas))
     return xr.apply_ufunc(
-        _crossing, rates, kwargs={"etas": etas}, input_core_dims=[["learning_rate"]],
+        _crossing,
+        rates,
+        kwargs={"etas": etas},
+        input_core_dims=[["learning_rate"]],
         vectorize=True,
     )

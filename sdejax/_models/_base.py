@@ -27,7 +27,5 @@ class AbstractModel(eqx.Module):
     is_reconstructed: eqx.AbstractClassVar[bool]
 
     @abc.abstractmethod
-    def step(
-        self, key: PRNGKeyArray, x: Float[Array, " d"], learning_rate, multiplier
-    ) -> Float[Array, " d"]:
+    def step(self, key: PRNGKeyArray, x: Float[Array, " d"], learning_rate, multiplier) -> Float[Array, " d"]:
         """x_k -> x_{k+1}."""

@@ -46,9 +46,7 @@ class StudentTNoise(AbstractNoise):
         if is_concrete(scale):
             arr = np.asarray(scale, float)
             if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-                raise ValueError(
-                    f"StudentTNoise: `scale` must be finite and >= 0, got {scale!r}."
-                )
+                raise ValueError(f"StudentTNoise: `scale` must be finite and >= 0, got {scale!r}.")
         integer_df = None
         if is_concrete(df) and np.ndim(df) == 0:
             value = float(df)

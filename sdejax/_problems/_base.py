@@ -40,6 +40,4 @@ class AbstractProblem(eqx.Module):
         """Raise a clear error when ``x`` cannot be a point of this problem."""
         shape = jnp.shape(x)
         if shape != (self.dim,):
-            raise ValueError(
-                f"{type(self).__name__}: a point must have shape ({self.dim},), got {shape}."
-            )
+            raise ValueError(f"{type(self).__name__}: a point must have shape ({self.dim},), got {shape}.")

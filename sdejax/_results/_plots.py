@@ -190,9 +190,7 @@ def plot_stability_map(
                 ax.set_xlabel(_label(x))
                 ax.set_ylabel(_label("learning_rate"))
                 if theory and "theory_threshold" in view:
-                    t = np.asarray(
-                        view["theory_threshold"].sel(model=model).transpose(x).values, float
-                    )
+                    t = np.asarray(view["theory_threshold"].sel(model=model).transpose(x).values, float)
                     shown = np.where(np.isfinite(t) & (t >= etas[0]) & (t <= etas[-1]), t, np.nan)
                     if np.any(np.isfinite(shown)):
                         ax.plot(
@@ -231,15 +229,13 @@ def plot_stability_map(
                 shrink=0.9,
                 extend="max" if variable == "ms_growth_rate" else "neither",
             )
-            bar.set_label(
-                "growth rate (red: unstable)" if variable == "ms_growth_rate" else _label(variable)
-            )
+            bar.set_label("growth rate (red: unstable)" if variable == "ms_growth_rate" else _label(variable))
     if undefined:
         from matplotlib.patches import Patch
 
-        legend[
-            "grey: rate undefined (no usable step: the state underflowed to 0 or was never finite)"
-        ] = Patch(facecolor="lightgrey", edgecolor="grey")
+        legend["grey: rate undefined (no usable step: the state underflowed to 0 or was never finite)"] = (
+            Patch(facecolor="lightgrey", edgecolor="grey")
+        )
     if legend:
         fig.legend(
             list(legend.values()),

@@ -77,8 +77,14 @@ def scale_by_theory_normalization(
             d = dim if dim is not None else sum(jnp.size(x) for x in jtu.tree_leaves(updates))
             om = omega(d) if callable(omega) else omega
             denom = theory_step_denominator(
-                norm, l0=l0, l1=l1, omega=om, n_workers=n_workers, dim=d,
-                sigma0=sigma0, sigma1=sigma1,
+                norm,
+                l0=l0,
+                l1=l1,
+                omega=om,
+                n_workers=n_workers,
+                dim=d,
+                sigma0=sigma0,
+                sigma1=sigma1,
             )
         return _scale_tree(updates, 1.0 / denom), state
 

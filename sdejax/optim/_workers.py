@@ -92,9 +92,7 @@ def compress_workers(
             key_worker = jr.fold_in(key_step, jax.lax.axis_index(axis_name))
             flat, unravel = ravel_pytree(updates)
             new_updates = unravel(compressor(key_worker, flat))
-        return new_updates, CompressWorkersState(
-            count=optax.safe_increment(state.count), key=key_next
-        )
+        return new_updates, CompressWorkersState(count=optax.safe_increment(state.count), key=key_next)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -104,9 +102,7 @@ def sign_workers() -> optax.GradientTransformation:
     return optax.scale_by_sign()
 
 
-def aggregate_workers(
-    *, vote: str = "mean", axis_name: str | None = None
-) -> optax.GradientTransformation:
+def aggregate_workers(*, vote: str = "mean", axis_name: str | None = None) -> optax.GradientTransformation:
     """Server aggregation over workers.
 
     ``vote="mean"`` averages the workers' updates (DCSGD, and DSignSGD as in the paper: signs are

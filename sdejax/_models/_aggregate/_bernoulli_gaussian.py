@@ -27,9 +27,7 @@ class BernoulliGaussianSampler(AbstractAggregateSampler):
     """
 
     def unsupported_reason(self, algorithm, noise):
-        if type(algorithm) is not DCSGD or not isinstance(
-            algorithm.compressor, BernoulliSparsifier
-        ):
+        if type(algorithm) is not DCSGD or not isinstance(algorithm.compressor, BernoulliSparsifier):
             return "needs DCSGD with a BernoulliSparsifier"
         if not isinstance(noise, (GaussianNoise, AffineGaussianNoise)):
             return "needs GaussianNoise or AffineGaussianNoise (a sum of Gaussians is Gaussian)"

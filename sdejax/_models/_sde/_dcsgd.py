@@ -46,9 +46,7 @@ class DCSGDCoefficients(AbstractSDECoefficients):
                 f"{type(compressor).__name__} is biased (use the discrete model)."
             )
         if not isinstance(compressor, RandK) and not compressor.has_diagonal_covariance:
-            raise ValueError(
-                f"{owner}: no compression covariance is known for {type(compressor).__name__}."
-            )
+            raise ValueError(f"{owner}: no compression covariance is known for {type(compressor).__name__}.")
         finite = noise.has_finite_variance()
         if is_concrete(finite) and not bool(finite):
             raise ValueError(

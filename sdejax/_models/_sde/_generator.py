@@ -28,8 +28,7 @@ def generator(model, fn, learning_rate, multiplier=1.0):
     """
     if not isinstance(model, AbstractSDEModel):
         raise TypeError(
-            "generator: `model` must be an SDE model (sme1, sme2, corrected), "
-            f"got {type(model).__name__}."
+            f"generator: `model` must be an SDE model (sme1, sme2, corrected), got {type(model).__name__}."
         )
     if not callable(fn):
         raise TypeError(f"generator: `fn` must be callable, got {fn!r}.")

@@ -23,9 +23,7 @@ def resolve_solver(solver, coefficients, dim: int, owner: str):
     if isinstance(solver, diffrax.AbstractSolver):
         return solver
     if solver not in _SOLVERS:
-        raise ValueError(
-            f"{owner}: `solver` must be one of {_SOLVERS} or a diffrax solver, got {solver!r}."
-        )
+        raise ValueError(f"{owner}: `solver` must be one of {_SOLVERS} or a diffrax solver, got {solver!r}.")
     additive = coefficients.has_additive_noise
     if solver == "euler":
         return diffrax.Euler()
@@ -62,9 +60,7 @@ def brownian_path(kind, key, learning_rate, substeps, shape, dtype):
         return diffrax.UnsafeBrownianPath(jax_shape(shape, dtype), key)
     # Resolves the path to a quarter of the fixed step; reproducible under refinement.
     tol = learning_rate / (4 * substeps)
-    return diffrax.VirtualBrownianTree(
-        jnp.zeros((), dtype), learning_rate, tol, jax_shape(shape, dtype), key
-    )
+    return diffrax.VirtualBrownianTree(jnp.zeros((), dtype), learning_rate, tol, jax_shape(shape, dtype), key)
 
 
 def jax_shape(shape, dtype):
