@@ -132,3 +132,19 @@ def test_generator_predicts_loss_increase():
         assert bool(sdejax.generator(sme1, problem.loss, eta)(x) < 0)
     with pytest.raises(TypeError, match="SDE model"):
         sdejax.generator(sdejax.make_model("discrete", algorithm, problem, noise), problem.loss, 0.1)
+
+
+def test_generator_with_the_models_own_learning_rate():
+    # generator(model, fn) uses the η the model was built with; without one it says what to pass.
+    problem, noise = sdejax.Quadratic(jnp.ones(3)), sdejax.GaussianNoise(0.2)
+    algorithm = sdejax.DSGD(2)
+    bound = sdejax.make_model("corrected", algorithm, problem, noise, learning_rate=0.3)
+    free = sdejax.make_model("corrected", algorithm, problem, noise)
+    x = jnp.array([1.0, -0.5, 2.0])
+    np.testing.assert_allclose(
+        sdejax.generator(bound, problem.loss)(x), sdejax.generator(free, problem.loss, 0.3)(x), rtol=1e-12
+    )
+    with pytest.raises(ValueError, match="pass `learning_rate`"):
+        sdejax.generator(free, problem.loss)
+    with pytest.raises(ValueError, match="`learning_rate` must be finite and > 0"):
+        sdejax.make_model("sme1", algorithm, problem, noise, learning_rate=-1.0)

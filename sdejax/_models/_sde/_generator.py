@@ -8,11 +8,13 @@ import jax.numpy as jnp
 from ._base import AbstractSDEModel
 
 
-def generator(model, fn, learning_rate, multiplier=1.0):
+def generator(model, fn, learning_rate=None, multiplier=1.0):
     """x ↦ (L fn)(x) = drift(x)·∇fn(x) + ½ Tr(S(x) ∇²fn(x)) for the SDE ``model``.
 
     drift = η_t b + η η_t² c and S = η η_t² L Lᵀ are the model's own coefficients at base rate
-    η = ``learning_rate`` and schedule value η_t = ``multiplier``. (L fn)(x0) is the model's
+    η = ``learning_rate`` and schedule value η_t = ``multiplier``. ``learning_rate`` defaults to
+    the one the model was built with (``make_model(..., learning_rate=η)``), so
+    ``generator(model, fn)`` works for such a model. (L fn)(x0) is the model's
     prediction of d/dt E fn(X_t) at X_0 = x0; compare it with E[fn(x_1) − fn(x_0)]/η of the
     discrete algorithm (model.md §7 H7). "Does this model predict that the loss goes up here?"
     is ``generator(model, problem.loss, eta)(x) > 0``.
@@ -32,6 +34,13 @@ def generator(model, fn, learning_rate, multiplier=1.0):
         )
     if not callable(fn):
         raise TypeError(f"generator: `fn` must be callable, got {fn!r}.")
+    if learning_rate is None:
+        learning_rate = model.learning_rate
+    if learning_rate is None:
+        raise ValueError(
+            "generator: the generator depends on the learning rate η; pass `learning_rate` or "
+            "build the model with make_model(..., learning_rate=η)."
+        )
     gradient_fn = jax.grad(fn)
 
     def apply(x):

@@ -10,7 +10,7 @@ import equinox as eqx
 from ..._algorithms import AbstractAlgorithm
 from ..._noise import AbstractNoise
 from ..._problems import AbstractProblem
-from ..._validation import check_int_at_least
+from ..._validation import as_float_array, check_int_at_least, check_positive
 from .._registry import register_model
 from ._base import AbstractSDEModel
 from ._build import coefficients_for
@@ -26,7 +26,9 @@ _OPTIONS = """
     ``"virtual_tree"`` (reproducible under refinement, needed for adaptive steps; slow);
     `stepsize_controller` (a diffrax controller; default fixed steps); `max_steps` (default m,
     or 16 m with an adaptive controller); `correction`: a callable
-    ``(coefficients, x) -> (d,)`` replacing the default term c(x) (multiplied by η η_t²).
+    ``(coefficients, x) -> (d,)`` replacing the default term c(x) (multiplied by η η_t²);
+    `learning_rate`: optional default η for :func:`sdejax.generator` (``step`` always takes η
+    from its caller).
 
     ```python
     model = sdejax.make_model("corrected", sdejax.DCSGD(sdejax.RandK(2), 8),
@@ -51,8 +53,13 @@ def _setup(
     stepsize_controller,
     max_steps,
     correction,
+    learning_rate=None,
 ):
     owner = f"{model.name} model"
+    if learning_rate is not None:
+        check_positive("learning_rate", learning_rate, owner)
+        learning_rate = as_float_array(learning_rate)
+    model.learning_rate = learning_rate
     check_int_at_least("sde_substeps", sde_substeps, 1, owner)
     check_brownian(brownian, stepsize_controller, owner)
     model.algorithm = algorithm
@@ -81,6 +88,7 @@ class SME1Model(AbstractSDEModel):
     noise: AbstractNoise
     coefficients: AbstractSDECoefficients
     correction: Callable | None
+    learning_rate: object
     solver: object
     stepsize_controller: object
     sde_substeps: int = eqx.field(static=True)
@@ -99,6 +107,7 @@ class SME1Model(AbstractSDEModel):
         brownian="increments",
         stepsize_controller=None,
         max_steps=None,
+        learning_rate=None,
         correction=None,
     ):
         _setup(
@@ -112,6 +121,7 @@ class SME1Model(AbstractSDEModel):
             stepsize_controller,
             max_steps,
             correction,
+            learning_rate,
         )
 
 
@@ -128,6 +138,7 @@ class SME2Model(AbstractSDEModel):
     noise: AbstractNoise
     coefficients: AbstractSDECoefficients
     correction: Callable | None
+    learning_rate: object
     solver: object
     stepsize_controller: object
     sde_substeps: int = eqx.field(static=True)
@@ -146,6 +157,7 @@ class SME2Model(AbstractSDEModel):
         brownian="increments",
         stepsize_controller=None,
         max_steps=None,
+        learning_rate=None,
         correction=SME2_CORRECTION,
     ):
         _setup(
@@ -159,6 +171,7 @@ class SME2Model(AbstractSDEModel):
             stepsize_controller,
             max_steps,
             correction,
+            learning_rate,
         )
 
 
@@ -177,6 +190,7 @@ class CorrectedModel(AbstractSDEModel):
     noise: AbstractNoise
     coefficients: AbstractSDECoefficients
     correction: Callable | None
+    learning_rate: object
     solver: object
     stepsize_controller: object
     sde_substeps: int = eqx.field(static=True)
@@ -195,6 +209,7 @@ class CorrectedModel(AbstractSDEModel):
         brownian="increments",
         stepsize_controller=None,
         max_steps=None,
+        learning_rate=None,
         correction=CORRECTED_CORRECTION,
     ):
         _setup(
@@ -208,6 +223,7 @@ class CorrectedModel(AbstractSDEModel):
             stepsize_controller,
             max_steps,
             correction,
+            learning_rate,
         )
 
 
