@@ -47,6 +47,7 @@ def _gbm_final(m, solver, sigma1, keys):
         sdejax.AffineGaussianNoise(0.0, sigma1),
         sde_substeps=m,
         solver=solver,
+        brownian="increments",  # the path whose W_T the exact solution below reuses
     )
     x = jax.jit(jax.vmap(model.step, in_axes=(0, None, None, None)))(
         keys, jnp.ones(1), jnp.asarray(1.0), jnp.asarray(1.0)
