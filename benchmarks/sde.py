@@ -42,7 +42,7 @@ class SDESpec:
 W3 = SDESpec()
 
 
-def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str = "increments"):
+def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str = "unsafe"):
     import sdejax
 
     algorithm = sdejax.DCSGD(sdejax.BernoulliSparsifier(spec.p), spec.n_workers)

@@ -172,7 +172,7 @@ def w3(sizes):
             paths,
             steps,
             sde.sdejax_corrected(spec, paths, steps),
-            "simulate(model='corrected', sde_substeps=10): diffrax Euler, increment path",
+            "simulate(model='corrected', sde_substeps=10): diffrax Euler, UnsafeBrownianPath (default)",
         ),
         (
             "diffrax + UnsafeBrownianPath",
