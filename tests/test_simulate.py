@@ -291,3 +291,32 @@ def test_h6_trends_in_workers_dimension_and_compression():
     assert float(small_d.sel({"n_workers": 2, "compressor.p": 0.25})) > float(
         measured.sel({"n_workers": 2, "compressor.p": 0.25})
     )
+
+
+def test_loss_quantiles_count_diverged_paths_as_inf():
+    # Quantiles are over all paths: a diverged path counts as +inf, so the median reads the
+    # typical path even when heavy tails make the mean meaningless; never NaN.
+    ds = sdejax.simulate(
+        sdejax.DSGD(1),
+        sdejax.Quadratic(jnp.ones(2)),
+        sdejax.GaussianNoise(0.0),
+        x0=jnp.ones(2),
+        learning_rate=5.0,
+        steps=40,
+        n_paths=4,
+        key=jr.key(0),
+    )
+    assert np.isinf(float(ds.loss_median[-1])) and np.isinf(float(ds.loss_q10[-1]))
+    calm = sdejax.simulate(
+        sdejax.DSGD(2),
+        sdejax.Quadratic(jnp.ones(2)),
+        sdejax.GaussianNoise(0.3),
+        x0=jnp.ones(2),
+        learning_rate=0.1,
+        steps=30,
+        n_paths=301,
+        key=jr.key(1),
+        save_every=30,
+    )
+    assert float(calm.loss_q10[-1]) <= float(calm.loss_median[-1]) <= float(calm.loss_q90[-1])
+    assert not np.any(np.isnan(calm.loss_median.values))

@@ -38,6 +38,9 @@ class SaveInfo(NamedTuple):
     x_norm_sq_mean: jnp.ndarray
     x_norm_sq_se: jnp.ndarray
     diverged_fraction: jnp.ndarray
+    loss_q10: jnp.ndarray
+    loss_median: jnp.ndarray
+    loss_q90: jnp.ndarray
 
 
 def path_keys(key, n_paths: int, offset: int = 0):
@@ -55,7 +58,11 @@ def save_info(problem, state: PathState) -> SaveInfo:
     g_mean, g_se = masked_mean_se(grad_sq, alive & jnp.isfinite(grad_sq))
     x_mean, x_se = masked_mean_se(x_sq, alive)
     fraction = jnp.mean(state.diverged.astype(state.x.dtype))
-    return SaveInfo(loss_mean, loss_se, g_mean, g_se, x_mean, x_se, fraction)
+    # Quantiles over *all* paths, a diverged one counting as +inf: the typical path, which
+    # heavy tails (e.g. DSGD under Cauchy noise) leave meaningful when the mean is not.
+    typical = jnp.where(alive & jnp.isfinite(loss), loss, jnp.inf)
+    q10, median, q90 = jnp.quantile(typical, jnp.asarray([0.1, 0.5, 0.9], loss.dtype), method="lower")
+    return SaveInfo(loss_mean, loss_se, g_mean, g_se, x_mean, x_se, fraction, q10, median, q90)
 
 
 def advance_paths(step_fn, x, diverged, keys, k, learning_rate, *, schedule, divergence_bound, active=True):

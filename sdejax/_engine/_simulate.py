@@ -63,7 +63,8 @@ def simulate(
 
     **Returns:** an ``xarray.Dataset`` over coordinate ``time`` (t = kη; ``step`` holds k) with
     ``loss_mean``, ``loss_se``, ``grad_norm_sq_mean``, ``grad_norm_sq_se``,
-    ``x_norm_sq_mean``, ``x_norm_sq_se``, ``diverged_fraction``, and the scalars
+    ``x_norm_sq_mean``, ``x_norm_sq_se``, ``diverged_fraction``, ``loss_q10``, ``loss_median``,
+    ``loss_q90`` (quantiles over all paths, a diverged path counting as +inf), and the scalars
     ``ms_growth_rate``, ``ms_growth_rate_se`` (model.md §7) and ``ms_ratio_mean``,
     ``ms_ratio_se`` (the mean one-step ratio Σ‖x_{k+1}‖²/Σ‖x_k‖²). When every path has diverged
     the means are +inf, never NaN.
