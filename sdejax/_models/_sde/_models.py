@@ -77,157 +77,85 @@ def _setup(
     model.max_steps = int(max_steps or (sde_substeps if fixed else 16 * sde_substeps))
 
 
-@register_model
-class SME1Model(AbstractSDEModel):
+def _model_class(class_name: str, model_name: str, default_correction, doc: str):
+    """One final SDE model class per name; they differ only in the default correction."""
+
+    class Model(AbstractSDEModel):
+        algorithm: AbstractAlgorithm
+        problem: AbstractProblem
+        noise: AbstractNoise
+        coefficients: AbstractSDECoefficients
+        correction: Callable | None
+        learning_rate: object
+        solver: object
+        stepsize_controller: object
+        sde_substeps: int = eqx.field(static=True)
+        brownian: str = eqx.field(static=True)
+        max_steps: int = eqx.field(static=True)
+        name: ClassVar[str] = model_name
+
+        def __init__(
+            self,
+            algorithm,
+            problem,
+            noise,
+            *,
+            sde_substeps=10,
+            solver="euler",
+            brownian="unsafe",
+            stepsize_controller=None,
+            max_steps=None,
+            learning_rate=None,
+            correction=default_correction,
+        ):
+            _setup(
+                self,
+                algorithm,
+                problem,
+                noise,
+                sde_substeps,
+                solver,
+                brownian,
+                stepsize_controller,
+                max_steps,
+                correction,
+                learning_rate,
+            )
+
+    Model.__name__ = Model.__qualname__ = class_name
+    Model.__doc__ = doc + _OPTIONS
+    return register_model(Model)
+
+
+SME1Model = _model_class(
+    "SME1Model",
+    "sme1",
+    None,
     """SME-1, the classic first-order model: dX = η_t b dt + √η η_t S^{1/2} dW.
 
     For DSignSGD it is [paper] (2411.15958, 2502.17009). No curvature term, so it misses the
     stability limit of the step (model.md §7 H1–H3).
-    """
-
-    algorithm: AbstractAlgorithm
-    problem: AbstractProblem
-    noise: AbstractNoise
-    coefficients: AbstractSDECoefficients
-    correction: Callable | None
-    learning_rate: object
-    solver: object
-    stepsize_controller: object
-    sde_substeps: int = eqx.field(static=True)
-    brownian: str = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
-    name: ClassVar[str] = "sme1"
-
-    def __init__(
-        self,
-        algorithm,
-        problem,
-        noise,
-        *,
-        sde_substeps=10,
-        solver="euler",
-        brownian="unsafe",
-        stepsize_controller=None,
-        max_steps=None,
-        learning_rate=None,
-        correction=None,
-    ):
-        _setup(
-            self,
-            algorithm,
-            problem,
-            noise,
-            sde_substeps,
-            solver,
-            brownian,
-            stepsize_controller,
-            max_steps,
-            correction,
-            learning_rate,
-        )
-
-
-@register_model
-class SME2Model(AbstractSDEModel):
+    """,
+)
+SME2Model = _model_class(
+    "SME2Model",
+    "sme2",
+    SME2_CORRECTION,
     """SME-2, the second-order modified equation (Li, Tai, E): drift η_t b − (η η_t²/2) J_b b.
 
     Matches the mean of one step to O(η²) but has the curvature term with the sign opposite to
     the one-step loss change (model.md §5). For DSignSGD the J_b b term is [reconstructed].
-    """
-
-    algorithm: AbstractAlgorithm
-    problem: AbstractProblem
-    noise: AbstractNoise
-    coefficients: AbstractSDECoefficients
-    correction: Callable | None
-    learning_rate: object
-    solver: object
-    stepsize_controller: object
-    sde_substeps: int = eqx.field(static=True)
-    brownian: str = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
-    name: ClassVar[str] = "sme2"
-
-    def __init__(
-        self,
-        algorithm,
-        problem,
-        noise,
-        *,
-        sde_substeps=10,
-        solver="euler",
-        brownian="unsafe",
-        stepsize_controller=None,
-        max_steps=None,
-        learning_rate=None,
-        correction=SME2_CORRECTION,
-    ):
-        _setup(
-            self,
-            algorithm,
-            problem,
-            noise,
-            sde_substeps,
-            solver,
-            brownian,
-            stepsize_controller,
-            max_steps,
-            correction,
-            learning_rate,
-        )
-
-
-@register_model
-class CorrectedModel(AbstractSDEModel):
+    """,
+)
+CorrectedModel = _model_class(
+    "CorrectedModel",
+    "corrected",
+    CORRECTED_CORRECTION,
     """The paper's curvature-corrected first-order model: drift η_t b + (η η_t²/2) J_b b.
 
     Its generator reproduces the one-step loss change of DSGD/DCSGD to O(η²) and its
     mean-square stability boundary is the discrete one (model.md §7 H1, H7) [paper]. For
     DSignSGD (J_b b = J_m̄ m̄) the correction is [reconstructed]: pass ``correction`` to try
     another.
-    """
-
-    algorithm: AbstractAlgorithm
-    problem: AbstractProblem
-    noise: AbstractNoise
-    coefficients: AbstractSDECoefficients
-    correction: Callable | None
-    learning_rate: object
-    solver: object
-    stepsize_controller: object
-    sde_substeps: int = eqx.field(static=True)
-    brownian: str = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
-    name: ClassVar[str] = "corrected"
-
-    def __init__(
-        self,
-        algorithm,
-        problem,
-        noise,
-        *,
-        sde_substeps=10,
-        solver="euler",
-        brownian="unsafe",
-        stepsize_controller=None,
-        max_steps=None,
-        learning_rate=None,
-        correction=CORRECTED_CORRECTION,
-    ):
-        _setup(
-            self,
-            algorithm,
-            problem,
-            noise,
-            sde_substeps,
-            solver,
-            brownian,
-            stepsize_controller,
-            max_steps,
-            correction,
-            learning_rate,
-        )
-
-
-for _model in (SME1Model, SME2Model, CorrectedModel):
-    _model.__doc__ = _model.__doc__ + _OPTIONS
+    """,
+)
