@@ -11,7 +11,6 @@ into chunks, devices or processes therefore never changes a single bit of the re
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -20,7 +19,7 @@ import jax.random as jr
 import numpy as np
 
 from ._kernel import advance_paths
-from ._statistics import usable_floor
+from ._statistics import growth_rate_numpy, usable_floor
 
 
 class BlockStats(NamedTuple):
@@ -169,27 +168,3 @@ def finalize(stats: BlockStats, learning_rates, n_paths: int, ratio_start: int =
         "final_loss_mean": mean,
         "final_loss_se": se,
     }
-
-
-def growth_rate_numpy(total, total_sq, count, learning_rate, any_diverged):
-    """``_statistics.growth_rate_from_ratios`` on the host, elementwise over tasks.
-
-    The logarithm is taken one element at a time with ``math.log``: vectorized logarithms
-    (numpy's SIMD loops, XLA's) may round differently depending on an element's position in
-    the array, which would make results depend on how tasks are chunked.
-    """
-    dtype = np.result_type(total)
-    n = np.maximum(count, 1)
-    mean = (total / n).astype(dtype)
-    with np.errstate(over="ignore", invalid="ignore"):
-        var = np.maximum(total_sq / n - mean * mean, 0.0) * n / np.maximum(n - 1, 1)
-    var = np.where(np.isfinite(total_sq), var, np.inf)
-    se_mean = np.sqrt(var / n).astype(dtype)
-    positive = mean > 0
-    log_mean = np.asarray([math.log(m) if m > 0 else -math.inf for m in mean.tolist()], dtype)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = (log_mean / learning_rate).astype(dtype)
-        rate_se = (se_mean / np.where(positive, mean, 1.0) / learning_rate).astype(dtype)
-    rate = np.where(count > 0, rate, np.where(any_diverged, np.inf, np.nan)).astype(dtype)
-    rate_se = np.where(count > 1, rate_se, np.where(count > 0, np.inf, 0.0)).astype(dtype)
-    return rate, rate_se, mean, se_mean

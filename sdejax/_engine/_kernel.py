@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
-from ._statistics import RatioAccumulator, growth_rate_from_ratios, masked_mean_se
+from ._statistics import RatioAccumulator, masked_mean_se
 
 
 class PathState(NamedTuple):
@@ -88,13 +88,13 @@ def advance_paths(step_fn, x, diverged, keys, k, learning_rate, *, schedule, div
 
 
 class RunResult(NamedTuple):
-    """Outputs of :func:`run_paths`: saved statistics (n_saves + 1, ...) and growth rates."""
+    """Outputs of :func:`run_paths`: saved statistics (n_saves + 1, ...), the one-step ratio sums
+    that enter the growth rate (window, or every step as fallback), and whether any path
+    diverged. The growth rate itself is computed on the host by ``growth_rate_numpy``."""
 
     saves: SaveInfo
-    ms_growth_rate: jnp.ndarray
-    ms_growth_rate_se: jnp.ndarray
-    ms_ratio_mean: jnp.ndarray
-    ms_ratio_se: jnp.ndarray
+    ratios: RatioAccumulator
+    any_diverged: jnp.ndarray
 
 
 def run_paths(
@@ -154,14 +154,7 @@ def run_paths(
     saves = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saves)
     window = state.ratios.count > 0
     ratios = jax.tree_util.tree_map(lambda w, a: jnp.where(window, w, a), state.ratios, state.ratios_all)
-    rate, rate_se, ratio_mean, ratio_se = growth_rate_from_ratios(
-        ratios.total,
-        ratios.total_sq,
-        ratios.count,
-        learning_rate,
-        jnp.any(state.diverged),
-    )
-    return RunResult(saves, rate, rate_se, ratio_mean, ratio_se)
+    return RunResult(saves, ratios, jnp.any(state.diverged))
 
 
 def save_steps(steps: int, save_every: int):

@@ -11,6 +11,7 @@ from .._models import make_model
 from . import _config as cfg
 from ._kernel import path_keys, run_paths, save_steps
 from ._metadata import provenance
+from ._statistics import growth_rate_numpy
 
 _run_compiled = eqx.filter_jit(run_paths)
 
@@ -100,8 +101,14 @@ def simulate(
     steps_saved = np.asarray(save_steps(steps, save_every))
     coords = {"time": steps_saved * eta, "step": ("time", steps_saved)}
     data = {name: ("time", np.asarray(value)) for name, value in result.saves._asdict().items()}
-    for name in ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se"):
-        data[name] = ((), np.asarray(getattr(result, name)))
+    growth = growth_rate_numpy(
+        *(np.asarray(v)[None] for v in result.ratios[:3]),
+        np.asarray([eta], x.dtype),
+        np.asarray(result.any_diverged)[None],
+    )
+    names = ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se")
+    for name, value in zip(names, growth, strict=True):
+        data[name] = ((), value[0])
     attrs = provenance(
         algorithm=algorithm,
         problem=problem,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -63,19 +64,29 @@ class RatioAccumulator(NamedTuple):
         )
 
 
-def growth_rate_from_ratios(total, total_sq, count, learning_rate, any_diverged):
-    """Mean-square growth rate per unit time, log(mean R)/η, and its delta-method SE.
+def growth_rate_numpy(total, total_sq, count, learning_rate, any_diverged):
+    """Mean-square growth rate per unit time, log(mean R)/η, and its delta-method SE, on the host,
+    elementwise over tasks (``simulate`` and ``stability_sweep`` share it).
 
     No usable step (every path blew up at once) gives +inf if paths diverged, NaN otherwise
     (the state was exactly 0: the rate is undefined).
+
+    The logarithm is taken one element at a time with ``math.log``: vectorized logarithms
+    (numpy's SIMD loops, XLA's) may round differently depending on an element's position in
+    the array, which would make results depend on how tasks are chunked.
     """
-    n = jnp.maximum(count, 1)
-    mean = total / n
-    var = jnp.maximum(total_sq / n - mean * mean, 0.0) * n / jnp.maximum(n - 1, 1)
-    se_mean = jnp.sqrt(var / n)
+    dtype = np.result_type(total)
+    n = np.maximum(count, 1)
+    mean = (total / n).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        var = np.maximum(total_sq / n - mean * mean, 0.0) * n / np.maximum(n - 1, 1)
+    var = np.where(np.isfinite(total_sq), var, np.inf)
+    se_mean = np.sqrt(var / n).astype(dtype)
     positive = mean > 0
-    rate = jnp.where(positive, jnp.log(jnp.where(positive, mean, 1.0)), -jnp.inf) / learning_rate
-    rate_se = se_mean / jnp.where(positive, mean, 1.0) / learning_rate
-    rate = jnp.where(count > 0, rate, jnp.where(any_diverged, jnp.inf, jnp.nan))
-    rate_se = jnp.where(count > 1, rate_se, jnp.where(count > 0, jnp.inf, 0.0))
+    log_mean = np.asarray([math.log(m) if m > 0 else -math.inf for m in mean.tolist()], dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (log_mean / learning_rate).astype(dtype)
+        rate_se = (se_mean / np.where(positive, mean, 1.0) / learning_rate).astype(dtype)
+    rate = np.where(count > 0, rate, np.where(any_diverged, np.inf, np.nan)).astype(dtype)
+    rate_se = np.where(count > 1, rate_se, np.where(count > 0, np.inf, 0.0)).astype(dtype)
     return rate, rate_se, mean, se_mean
