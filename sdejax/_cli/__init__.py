@@ -53,7 +53,7 @@ def _demo(args) -> int:
     fig.suptitle(
         f"DCSGD on f = ½‖x‖², d = {d}, N = {n_workers}, Bernoulli sparsification, "
         f"affine noise σ1 = {sigma1}: {args.paths} paths × {args.steps} steps per cell",
-        y=1.01,
+        y=1.035,
         fontsize=10,
     )
     fig.savefig(png, dpi=120, bbox_inches="tight")
