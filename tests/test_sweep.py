@@ -86,14 +86,44 @@ def test_same_key_same_numbers_and_no_recompile(small_map):
     assert_bitwise_equal(small_map, again)
 
 
-@pytest.mark.parametrize("budget", [1, 150_000])
-def test_chunking_is_bitwise_invariant(small_map, budget):
-    # budget=1: one path block per chunk (each task split over 4 chunks); 150 kB: a few whole
-    # tasks per chunk, the last one padded. Both must give exactly the single-chunk numbers.
+def _units_budget(units: int) -> int:
+    """A memory budget that fits ``units`` whole units of SMALL (all 8 η, 4 path blocks each)."""
+    item = _sweep._item_bytes(16, D, N, SMALL["steps"], 8) * len(SMALL["learning_rates"])
+    return units * 4 * item
+
+
+@pytest.mark.parametrize("units", [0, 3])
+def test_chunking_is_bitwise_invariant(small_map, units):
+    # 0 units (budget 1 byte): one path block per chunk (each unit split over 4 chunks); 3 units:
+    # three whole units (cells × all η) per chunk, the last chunk padded. Both must give exactly
+    # the single-chunk numbers, with one compile per chunk size.
     before = _sweep.TRACE_COUNT["value"]
-    chunked = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, memory_budget=budget, **SMALL)
+    chunked = sdejax.stability_sweep(
+        ALGORITHM, PROBLEM, NOISE, memory_budget=max(1, _units_budget(units)), **SMALL
+    )
     assert _sweep.TRACE_COUNT["value"] - before == 1  # one compile per group, however many chunks
     assert_bitwise_equal(small_map, chunked)
+
+
+def test_eta_blocks_share_variates_and_pad(small_map):
+    # eta_block=3 over 8 learning rates: units of 3, 3 and 2 (+1 padded slot). The learning
+    # rates of a unit share their random variates exactly as the separate tasks do (same path
+    # keys), so the numbers agree with one η per unit up to rounding, and the padding is dropped.
+    blocked = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, eta_block=3, **SMALL)
+    single = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, eta_block=1, **SMALL)
+    assert blocked.attrs["eta_block"] == 3 and single.attrs["eta_block"] == 1
+    assert small_map.attrs["eta_block"] == 8  # automatic: all 8 fit one unit
+    for ds in (blocked, small_map):
+        np.testing.assert_array_equal(ds["diverged_fraction"].values, single["diverged_fraction"].values)
+        for name in ("ms_growth_rate", "final_loss_mean"):
+            np.testing.assert_allclose(ds[name].values, single[name].values, rtol=1e-9, err_msg=name)
+    chunked = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, eta_block=3, memory_budget=1, **SMALL)
+    assert_bitwise_equal(blocked, chunked)
+
+
+def test_eta_block_validation():
+    with pytest.raises(ValueError, match="eta_block"):
+        sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, **{**SMALL, "eta_block": 0})
 
 
 def test_compiles_once_per_static_shape():

@@ -23,7 +23,8 @@ COMPONENTS = (
     sdejax.Quadratic(jnp.ones(D)),
     sdejax.AffineGaussianNoise(0.0, 0.1),
 )
-# 6 learning rates × 4 keep-probabilities; the budget makes 6 chunks of 4 tasks (4 blocks each).
+# 6 learning rates × 4 keep-probabilities: 4 units (one per cell, all 6 η, 4 path blocks each);
+# the budget fits 2 items, so each unit is split over 2 chunks: 8 chunks.
 KWARGS = dict(
     x0=jnp.ones(D),
     learning_rates=np.geomspace(0.3, 3.0, 6),
@@ -73,7 +74,7 @@ def test_chunk_plan_has_several_chunks():
     sdejax.stability_sweep(
         *COMPONENTS, memory_budget=BUDGET, callback=lambda d, t: counts.append(t), **KWARGS
     )
-    assert counts and counts[0] == 6
+    assert counts and counts[0] == 8
 
 
 def test_writes_netcdf_with_provenance_and_resumes(tmp_path, reference):
@@ -151,7 +152,7 @@ def test_resume_after_kill(tmp_path, reference):
         callback=lambda d, t: calls.append(d),
         **KWARGS,
     )
-    assert 0 < len(calls) < 6  # only the unfinished chunks ran
+    assert 0 < len(calls) < 8  # only the unfinished chunks ran (8 in all)
     assert_bitwise_equal(resumed, reference)
     with xr.open_dataset(out) as final:
         assert np.all(final["completed"].values == 1)

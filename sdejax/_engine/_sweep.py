@@ -5,9 +5,12 @@ Work is organised in four levels (see ``docs/scale.md``):
 * **group**: the grid cells of one model that share a static signature (``_grid.py``); one
   compiled program each;
 * **task**: one (model, cell, learning rate);
-* **item**: one block of ``path_block`` paths of one task, the unit a device runs
-  (``_blocks.py``); items are vmapped inside a device and sharded over devices and processes
-  (``_sharding.py``);
+* **unit**: ``eta_block`` tasks of one (model, cell) with consecutive learning rates. They
+  share their path keys (common random numbers), so one program runs them together: the model
+  is vmapped over the unit's learning rates with the keys unbatched, and every random variate
+  is drawn once per (path, step) for all of them;
+* **item**: one block of ``path_block`` paths of one unit, the unit a device runs
+  (``_blocks.py``); items are sharded over devices and processes (``_sharding.py``);
 * **chunk**: a run of items that fits ``memory_budget``, the unit of progress and of
   persistence (``_persist.py``).
 
@@ -63,6 +66,10 @@ VARIABLES = (
 # and large enough that chunk dispatch overhead is negligible.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 DEFAULT_PATH_BLOCK = 64
+# Automatic eta_block: as many learning rates per item as keep one item's working set near
+# this size (a fixed number, not the memory budget, so that the budget never changes a bit).
+_ITEM_TARGET_BYTES = 32 * 2**20
+_MAX_ETA_BLOCK = 64
 
 # Number of times the chunk program has been traced (= compiled), for tests and diagnostics.
 TRACE_COUNT = {"value": 0}
@@ -88,20 +95,27 @@ def _run_items(static, program: _Program, params, learning_rates, offsets, cells
         key = jr.wrap_key_data(key_data, impl=program.key_impl)
 
         def one(item):
-            p, learning_rate, offset, cell, bound = item
+            p, learning_rates, offset, cell, bound = item
             model = eqx.combine(p, static)
             keys, x0, valid = block_inputs(key, offset, program.block, program.n_paths, x0_table, cell)
-            return run_block(
-                model,
-                x0,
-                learning_rate,
-                keys,
-                valid,
-                bound,
-                steps=program.steps,
-                ratio_start=program.ratio_start,
-                schedule=program.schedule,
-            )
+
+            def for_rate(learning_rate):
+                return run_block(
+                    model,
+                    x0,
+                    learning_rate,
+                    keys,
+                    valid,
+                    bound,
+                    steps=program.steps,
+                    ratio_start=program.ratio_start,
+                    schedule=program.schedule,
+                )
+
+            # The unit's learning rates share the path keys: vmapped with the keys unbatched,
+            # the random variates are drawn once per (path, step) and only the arithmetic that
+            # depends on η is batched.
+            return jax.vmap(for_rate)(learning_rates)
 
         # One item at a time (a loop, not a vmap over items): every item then runs the very
         # same compiled body with the same shapes, whatever the chunk size or the device. A
@@ -118,10 +132,10 @@ def _run_items(static, program: _Program, params, learning_rates, offsets, cells
 
 class _Chunk(NamedTuple):
     group: int
-    tasks: np.ndarray  # global task indices (model, learning rate, cell) flattened
-    first_block: int  # > 0 or a partial block range only when one task spans several chunks
+    units: np.ndarray  # unit indices (rows of the unit -> task table)
+    first_block: int  # > 0 or a partial block range only when one unit spans several chunks
     n_blocks: int
-    last: bool  # whether the chunk finishes its tasks
+    last: bool  # whether the chunk finishes its units
 
 
 def _item_bytes(block, d, n_workers, window, itemsize) -> int:
@@ -135,23 +149,36 @@ def _item_bytes(block, d, n_workers, window, itemsize) -> int:
     return 2 * (block * per_path + 2 * window * itemsize)
 
 
-def _plan(groups_tasks, n_blocks, items_cap, shards):
-    """Chunks in a fixed order: group by group, tasks in order, blocks in order."""
+def _plan(groups_units, n_blocks, items_cap, shards):
+    """Chunks in a fixed order: group by group, units in order, blocks in order."""
     chunks, sizes = [], []
-    for g, tasks in enumerate(groups_tasks):
+    for g, units in enumerate(groups_units):
         if n_blocks <= items_cap:
-            per_chunk = max(1, min(len(tasks), items_cap // n_blocks))
+            per_chunk = max(1, min(len(units), items_cap // n_blocks))
             sizes.append(_round_up(per_chunk * n_blocks, shards))
-            for start in range(0, len(tasks), per_chunk):
-                chunks.append(_Chunk(g, tasks[start : start + per_chunk], 0, n_blocks, True))
+            for start in range(0, len(units), per_chunk):
+                chunks.append(_Chunk(g, units[start : start + per_chunk], 0, n_blocks, True))
         else:
             per_chunk = max(shards, items_cap - items_cap % shards)
             sizes.append(per_chunk)
-            for i in range(len(tasks)):
+            for i in range(len(units)):
                 for start in range(0, n_blocks, per_chunk):
                     count = min(per_chunk, n_blocks - start)
-                    chunks.append(_Chunk(g, tasks[i : i + 1], start, count, start + count == n_blocks))
+                    chunks.append(_Chunk(g, units[i : i + 1], start, count, start + count == n_blocks))
     return chunks, sizes
+
+
+def _eta_block(eta_block, n_etas: int, item_bytes_per_eta: int, owner: str) -> int:
+    """Learning rates per unit: given, or automatic (fits _ITEM_TARGET_BYTES, balanced).
+
+    Depends only on the configuration (never on the memory budget or the devices).
+    """
+    if eta_block is not None:
+        cfg.check_counts(owner, eta_block=eta_block)
+        return min(int(eta_block), n_etas)
+    fit = max(1, min(_MAX_ETA_BLOCK, _ITEM_TARGET_BYTES // max(item_bytes_per_eta, 1)))
+    n_units = -(-n_etas // fit)
+    return -(-n_etas // n_units)
 
 
 def _round_up(value, multiple):
@@ -176,6 +203,7 @@ def stability_sweep(
     burn_in: float = 0.25,
     memory_budget: int | None = None,
     path_block: int = DEFAULT_PATH_BLOCK,
+    eta_block: int | None = None,
     devices=None,
     out=None,
     progress: bool | None = None,
@@ -191,7 +219,10 @@ def stability_sweep(
     exactly (1/η) log ρ(η) in expectation on isotropic quadratics, and comparable between the
     discrete model and the SDE models (whose "step" is SDE time η). Every learning rate, cell
     and model uses the same path keys (common random numbers): path p's key is
-    ``fold_in(key, p)``.
+    ``fold_in(key, p)``. Each cell's numbers are therefore exact Monte Carlo estimates, and
+    neighbouring learning rates are positively correlated, which makes the map's threshold
+    crossing smoother than independent draws would. The learning rates of a cell run together
+    (``eta_block`` at a time), drawing each random variate once for all of them.
 
     **Arguments** (beyond those of :func:`sdejax.simulate`):
 
@@ -216,6 +247,10 @@ def stability_sweep(
     - `path_block`: paths per block (default 64, or ``n_paths`` if smaller). Blocks are the unit
       of the fixed-order reduction: changing it changes the last bits (it is part of the
       configuration), chunking does not.
+    - `eta_block`: learning rates run together in one vmapped program, sharing their random
+      variates (default: automatic, up to 64, fewer when the model's per-path state is large;
+      a function of the configuration only). Like `path_block` it is part of the
+      configuration (it may change the last bits); the memory budget and devices never do.
     - `devices`: devices (or a 1-D ``Mesh``) to shard the work over; default every device of
       every process (``jax.devices()``). Results equal the single-device ones bitwise. With
       several processes (``jax.distributed.initialize``) every process makes the same call and
@@ -296,15 +331,29 @@ def stability_sweep(
     def task_index(m, cell, r):
         return (m * n_etas + r) * n_cells + cell
 
-    groups_tasks = [
-        np.asarray([task_index(models.index(g.model), cell, r) for cell in g.cells for r in range(n_etas)])
-        for g in resolved.groups
-    ]
     max_d = max(s.shape[-1] for s in starts)
     max_workers = max(alg.n_workers for alg, _, _ in resolved.cells)
-    item_bytes = _item_bytes(block, max_d, max_workers, window, itemsize)
+    eta_per_item = _eta_block(
+        eta_block, n_etas, _item_bytes(block, max_d, max_workers, window, itemsize), owner
+    )
+    n_eta_units = -(-n_etas // eta_per_item)
+    item_bytes = eta_per_item * _item_bytes(block, max_d, max_workers, window, itemsize)
     cap = max(1, memory_budget // item_bytes) * shards
-    chunks, sizes = _plan(groups_tasks, n_blocks, cap, shards)
+    # Unit u = (model, cell, η block); its tasks are rows of unit_tasks, -1 past the last η.
+    unit_tasks, unit_rates, groups_units = [], [], []
+    for g, group in enumerate(resolved.groups):
+        units = []
+        for cell in group.cells:
+            for e in range(n_eta_units):
+                r = e * eta_per_item + np.arange(eta_per_item)
+                valid = r < n_etas
+                unit_tasks.append(np.where(valid, task_index(models.index(group.model), cell, r), -1))
+                unit_rates.append(etas[np.minimum(r, n_etas - 1)])
+                units.append(len(unit_tasks) - 1)
+        groups_units.append(np.asarray(units))
+    unit_tasks = np.asarray(unit_tasks)
+    unit_rates = np.asarray(unit_rates, dtype)
+    chunks, sizes = _plan(groups_units, n_blocks, cap, shards)
 
     # ------------------------------------------------------------------ output skeleton
     coords = {"model": list(models), "learning_rate": etas, **resolved.coordinates}
@@ -329,6 +378,7 @@ def stability_sweep(
         divergence_bound=bounds[0] if len(set(bounds)) == 1 else json.dumps(bounds),
         burn_in=burn_in,
         path_block=block,
+        eta_block=eta_per_item,
         key=str(np.asarray(jr.key_data(key)).tolist()),
         key_impl=str(jr.key_impl(key)),
         x0=_describe_x0(x0),
@@ -372,9 +422,13 @@ def stability_sweep(
         values[:] = broadcast_from_first(values)
         completed[:] = broadcast_from_first(completed)
 
-    # A task split over several chunks is marked completed only by its last chunk, so an
-    # interrupted split task reruns from its first block.
-    todo = [chunk for chunk in chunks if not np.all(completed[chunk.tasks] == 1)]
+    def tasks_of(units):
+        tasks = unit_tasks[units].reshape(-1)
+        return tasks[tasks >= 0]
+
+    # A unit split over several chunks is marked completed only by its last chunk, so an
+    # interrupted split unit reruns from its first block.
+    todo = [chunk for chunk in chunks if not np.all(completed[tasks_of(chunk.units)] == 1)]
     bar = tqdm(
         total=len(chunks),
         initial=len(chunks) - len(todo),
@@ -392,16 +446,17 @@ def stability_sweep(
         if chunk.group not in tables:
             tables[chunk.group] = _group_inputs(group, starts, bounds, n_blocks * block, dtype, mesh)
         stacked, x0_table, cell_bounds, cell_rows = tables[chunk.group]
-        # Items: task-major, block-minor; padded with copies of the first item up to size.
-        lr_index = (chunk.tasks // n_cells) % n_etas
-        row = np.asarray([cell_rows[t % n_cells] for t in chunk.tasks])
+        # Items: unit-major, block-minor; padded with copies of the first item up to size.
+        n_units = len(chunk.units)
+        first_tasks = unit_tasks[chunk.units, 0]
+        row = np.asarray([cell_rows[t % n_cells] for t in first_tasks])
         item_row = np.repeat(row, chunk.n_blocks)
-        item_lr = np.repeat(etas[lr_index], chunk.n_blocks).astype(dtype)
-        item_offset = np.tile(block * (chunk.first_block + np.arange(chunk.n_blocks)), len(chunk.tasks))
+        item_lr = np.repeat(unit_rates[chunk.units], chunk.n_blocks, axis=0)
+        item_offset = np.tile(block * (chunk.first_block + np.arange(chunk.n_blocks)), n_units)
         n_items = len(item_row)
         pad = sizes[chunk.group] - n_items
         item_row, item_lr, item_offset = (
-            np.concatenate([a, np.repeat(a[:1], pad)]) for a in (item_row, item_lr, item_offset)
+            np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) for a in (item_row, item_lr, item_offset)
         )
         inputs = put_sharded(
             mesh,
@@ -421,25 +476,29 @@ def stability_sweep(
             key_data,
         )
         result = to_host(result)
+        # (items, η, ...) -> (units · η, blocks, ...): one row per task slot, blocks in order.
         stats = BlockStats(
             *(
-                np.asarray(leaf)[:n_items].reshape(len(chunk.tasks), chunk.n_blocks, *np.shape(leaf)[1:])
+                np.swapaxes(
+                    np.asarray(leaf)[:n_items].reshape(n_units, chunk.n_blocks, *np.shape(leaf)[1:]), 1, 2
+                ).reshape(n_units * eta_per_item, chunk.n_blocks, *np.shape(leaf)[2:])
                 for leaf in result
             )
         )
         carry = fold_blocks(stats, carry if chunk.first_block > 0 else None)
         if chunk.last:
-            final = finalize(carry, etas[lr_index], n_paths, ratio_start)
+            slots = unit_tasks[chunk.units].reshape(-1)
+            final = finalize(carry, unit_rates[chunk.units].reshape(-1), n_paths, ratio_start)
             for i, name in enumerate(VARIABLES):
-                values[i, chunk.tasks] = final[name]
-            completed[chunk.tasks] = 1
+                values[i, slots[slots >= 0]] = final[name][slots >= 0]
+            completed[slots[slots >= 0]] = 1
             carry = None
             if writer:
                 write_atomic(dataset(True), out)
         elapsed = time.perf_counter() - tick
         bar.update(1)
         starts_in_chunk = block * (chunk.first_block + np.arange(chunk.n_blocks))
-        real_paths = len(chunk.tasks) * int(np.sum(np.clip(n_paths - starts_in_chunk, 0, block)))
+        real_paths = len(tasks_of(chunk.units)) * int(np.sum(np.clip(n_paths - starts_in_chunk, 0, block)))
         bar.set_postfix_str(f"{real_paths * steps / max(elapsed, 1e-9):.3g} path-steps/s")
         if callback is not None:
             callback(bar.n, len(chunks))
