@@ -341,7 +341,7 @@ def stability_sweep(
     cap = max(1, memory_budget // item_bytes) * shards
     # Unit u = (model, cell, η block); its tasks are rows of unit_tasks, -1 past the last η.
     unit_tasks, unit_rates, groups_units = [], [], []
-    for g, group in enumerate(resolved.groups):
+    for group in resolved.groups:
         units = []
         for cell in group.cells:
             for e in range(n_eta_units):
