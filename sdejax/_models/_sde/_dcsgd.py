@@ -73,6 +73,11 @@ class DCSGDCoefficients(AbstractSDECoefficients):
             omega = self.compressor.omega(d)
             diagonal = (1.0 + omega) * jnp.mean(noise_var, axis=0) + c * d * square
             return diagonal, c, gradient
+        if isinstance(self.compressor, (Identity, BernoulliSparsifier)):
+            # Cov_C(C(x)) = ω x² coordinate-wise, so Ω_i = ω(∇f∘∇f + diag Σ_i) exactly: no
+            # per-worker square root (the general branch below costs N·d square roots).
+            omega = self.compressor.omega(gradient.shape[-1])
+            return (1.0 + omega) * jnp.mean(noise_var, axis=0) + omega * square, 0.0, gradient
         rms = jnp.sqrt(square[None, :] + noise_var)
         omega_i = jax.vmap(self.compressor.variance)(rms)
         return jnp.mean(noise_var + omega_i, axis=0), 0.0, gradient
