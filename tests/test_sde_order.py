@@ -52,7 +52,8 @@ def _gbm_final(m, solver, sigma1, keys):
     x = jax.jit(jax.vmap(model.step, in_axes=(0, None, None, None)))(
         keys, jnp.ones(1), jnp.asarray(1.0), jnp.asarray(1.0)
     )[:, 0]
-    w = jax.vmap(lambda k: IncrementBrownianPath(0.0, 1.0, m, (1,), k, jnp.float64).values[-1, 0])(keys)
+    path = lambda k: IncrementBrownianPath(0.0, 1.0, m, (1,), k, jnp.float64)
+    w = jax.vmap(lambda k: path(k).evaluate(0.0, 1.0)[0])(keys)
     exact = jnp.exp(-1.0 - 0.5 * sigma1**2 + sigma1 * w)
     return np.asarray(x), np.asarray(exact)
 
