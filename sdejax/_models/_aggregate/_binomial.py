@@ -3,22 +3,46 @@
 ``jax.random.binomial`` runs a rejection loop (BTRS) and an inversion loop over the whole batch
 and is slow on CPU (about 5 M variates/s against 100–400 M/s for uniforms, see
 ``benchmarks/``). The counts needed here have a small, static n (the number of workers), so
-inversion of the CDF is exact and cheap:
+inversion of the CDF is exact and cheap. Every route returns K(u) = #{k < n : F(k) <= u} for a
+uniform u and the CDF F of the law, i.e. the inverse CDF:
 
 * n <= ``SMALL_N``: sequential ("chop-down") search with the pmf recurrence
   p_{k+1} = p_k · q/(1 − q) · (n − k)/(k + 1): one uniform, n multiply-adds per variate.
 * n > ``SMALL_N`` and one q for every coordinate (Bernoulli sparsifier): the n + 1 CDF values
-  are computed once per step and each variate is a binary search (one uniform, log2 n gathers).
-* n > ``SMALL_N`` and one q per coordinate (DSignSGD): split q = q_lo + (q − q_lo) with q_lo on a
-  grid of step 1/G. With U_1, …, U_n uniform, K = #{U_i < q} = K_lo + K_mid where
-  K_lo = #{U_i < q_lo} ~ Binomial(n, q_lo) and, given K_lo, the other n − K_lo uniforms are
-  uniform on [q_lo, 1), so K_mid ~ Binomial(n − K_lo, (q − q_lo)/(1 − q_lo)) [derived]. K_lo is
-  inverted against a precomputed table (one row per grid point); K_mid has mean <= 2n/G <= 1
-  and is inverted by chop-down. Two uniforms per variate, cost independent of n.
+  are computed once per step and each variate is one lookup in a *cell table* (below).
+* n > ``SMALL_N`` and one q per coordinate (DSignSGD): split q around the nearest point
+  q_i = i/G of a grid (i = 0 … G/2, G a power of two >= n up to ``_MAX_GRID``). With
+  U_1, …, U_n uniform and K = #{U_j < q}:
 
-All three are inversions of the exact CDF: exact up to floating-point rounding of the CDF
-(probabilities below the uniforms' resolution, about 6e-8 in float32, are not represented).
-q > 1/2 uses K = n − Binomial(n, 1 − q), so every recurrence runs with q <= 1/2.
+  - q >= q_i: K = K_i + R with K_i = #{U_j < q_i} ~ Binomial(n, q_i) and, given K_i, the
+    other n − K_i uniforms are uniform on [q_i, 1), so R ~ Binomial(n − K_i, (q − q_i)/(1 − q_i));
+  - q < q_i: given K_i the K_i uniforms below q_i are uniform on [0, q_i), each below q with
+    probability q/q_i, so K = K_i − R with R ~ Binomial(K_i, (q_i − q)/q_i) [derived].
+
+  K_i is a lookup in the cell table of row i (precomputed in float64, one row per grid point);
+  R has mean n·|q − q_i| <= n/(2G) <= 1/2 and is drawn by chop-down, ``_REST_STEPS`` steps
+  unrolled and a ``while_loop`` that runs only when some element needs more (probability
+  below 1e-7 per element). Two uniforms per variate, cost independent of n.
+
+**Cell tables [derived].** ``jax.random.uniform`` returns u = m·2^-p (m an integer, p = 23 in
+float32, 52 in float64). The index c(u) is computed from the bits of u (u < 1/2) or of the
+exact 1 − u (u >= 1/2): the binade and the top t bits of the mantissa, so the cells are
+2^t per binade, fine where u or 1 − u is small (the tails) and monotone in u. For each cell c
+the smallest and largest representable uniforms in it, s_c and e_c, are found once (numpy,
+by bisection over m with the same integer formula). K is nondecreasing in u, so for u in
+cell c, g_c := K(s_c) <= K(u) <= K(e_c); when K(e_c) − K(s_c) <= 1 for every cell,
+
+    K(u) = g_c + [F(g_c) <= u]
+
+exactly (F(g_c) is the smallest CDF value above s_c, the only one that can lie in the cell).
+One gather of (g_c, F(g_c)) and one comparison replace the binary search; t is the smallest
+value for which the condition holds (checked in numpy for the static grid rows, and in the
+trace for a traced scalar q, with the binary search as fallback when it fails). The result
+is bit-for-bit the inverse of the same rounded CDF table that the binary search uses.
+
+All routes are inversions of the exact CDF: exact up to floating-point rounding of the CDF
+(probabilities below the uniforms' resolution, 2^-23 ≈ 1.2e-7 in float32, are not
+represented). q > 1/2 uses K = n − Binomial(n, 1 − q), so every recurrence runs with q <= 1/2.
 """
 
 from __future__ import annotations
@@ -27,6 +51,7 @@ import functools as ft
 import math
 
 import jax
+import jax.lax as lax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -34,10 +59,18 @@ import numpy as np
 # Chop-down inversion costs n cheap steps per variate; above this n the table methods win
 # (measured in benchmarks/: at n = 16 chop-down still runs near the speed of the uniforms).
 SMALL_N = 16
-# Grid rows for the per-coordinate table method: G = 2n rows up to this many (a table of
-# (G/2 + 1) × (n + 1) floats; 1025 × 4097 ≈ 16 MiB in float32 at the largest n).
-_MAX_GRID = 2048
+# Grid of the per-coordinate method: G = the power of two >= n, at most this; the remainder R
+# has mean <= n/(2G), so <= 1/2 up to n = _MAX_GRID.
+_MAX_GRID = 512
 _MAX_TABLE_N = 4096
+# Grid tables are kept under this many cells (G is halved until they fit): 4 MiB in float32.
+_MAX_TABLE_ENTRIES = 1 << 19
+# Chop-down steps of the remainder R unrolled before the while loop (P(R > 8) < 1e-7 for
+# mean 1/2).
+_REST_STEPS = 8
+# Mantissa bits, exponent bias and the integer type of the bit patterns, per float dtype.
+_FLOAT_BITS = {np.dtype(np.float32): (23, 127, np.int32), np.dtype(np.float64): (52, 1023, np.int64)}
+_CELL_BITS = range(2, 11)  # candidate t (2^t cells per binade)
 
 
 def binomial(key, n: int, q, shape, dtype):
@@ -53,7 +86,7 @@ def binomial(key, n: int, q, shape, dtype):
     if n <= SMALL_N:
         count = _chop_down(jr.uniform(key, shape, dtype), n, q_half)
     elif q.ndim == 0:
-        count = _table_search(jr.uniform(key, shape, dtype), n, _cdf_table(n, q_half))
+        count = _scalar_lookup(jr.uniform(key, shape, dtype), n, q_half)
     elif n <= _MAX_TABLE_N:
         count = _grid(key, n, jnp.broadcast_to(q_half, shape), dtype)
     else:
@@ -81,8 +114,20 @@ def _cdf_table(n: int, q):
     safe = jnp.clip(q, 1e-30, 0.5)
     log_pmf = log_choose + k * jnp.log(safe) + (n - k) * jnp.log1p(-safe)
     pmf = jnp.where(q > 0, jnp.exp(log_pmf), (k == 0).astype(q.dtype))
-    cdf = jnp.cumsum(pmf)
+    upper = jnp.concatenate([jnp.cumsum(pmf[::-1])[::-1][1:], jnp.zeros((1,), q.dtype)])
+    cdf = _flush(lax.cummax(_two_sided(jnp.cumsum(pmf), upper, jnp.where)), jnp.where)
     return jnp.concatenate([cdf[:-1], jnp.full((1,), jnp.inf, q.dtype)])
+
+
+def _flush(cdf, where):
+    """Subnormal CDF values set to 0, as XLA's CPU comparisons see them (flush to zero)."""
+    return where(cdf < np.finfo(cdf.dtype).tiny, 0.0, cdf).astype(cdf.dtype)
+
+
+def _two_sided(lower, upper, where):
+    """F(k) = Σ_{j<=k} p_j below the median and 1 − Σ_{j>k} p_j above it, so that 1 − F keeps
+    its relative accuracy in the upper tail (a plain cumulative sum ends at 1 ± rounding)."""
+    return where(lower < 0.5, lower, 1.0 - upper)
 
 
 def _table_search(u, n: int, table, row_offset=0):
@@ -97,40 +142,198 @@ def _table_search(u, n: int, table, row_offset=0):
     return low.astype(u.dtype)
 
 
+# --- cell tables ---------------------------------------------------------------------------
+
+
+def _cell_count(dtype, t: int) -> int:
+    p = _FLOAT_BITS[np.dtype(dtype)][0]
+    return 2 * ((p - 1) << t) + 2
+
+
+def _cell_index_bits(bits_u, bits_v, low_half, p: int, bias: int, t: int, maximum, where):
+    """The cell of u from the bits of u and of v = 1 − u (shared by numpy and jax)."""
+    shift, offset = p - t, ((bias - p) << t) - 1
+    n_low = (p - 1) << t  # cells 0 … n_low for u < 1/2 (cell 0: u = 0)
+    low = maximum((bits_u >> shift) - offset, 0)
+    high = 2 * n_low + 2 - ((bits_v >> shift) - offset)  # v in [2^-p, 1/2]: n_low + 1 …
+    return where(low_half, low, high)
+
+
+def _cell_index(u, t: int):
+    """Cell index (int32) of uniforms u of ``jax.random.uniform`` (multiples of 2^-p in [0, 1))."""
+    p, bias, itype = _FLOAT_BITS[np.dtype(u.dtype)]
+    bits_u = lax.bitcast_convert_type(u, itype)
+    bits_v = lax.bitcast_convert_type(1.0 - u, itype)
+    index = _cell_index_bits(bits_u, bits_v, u < 0.5, p, bias, t, jnp.maximum, jnp.where)
+    return index.astype(jnp.int32)
+
+
+def _cell_index_numpy(m, dtype, t: int):
+    """The same index for u = m · 2^-p (int64 m), computed exactly in numpy."""
+    p, bias, itype = _FLOAT_BITS[np.dtype(dtype)]
+    u = np.ldexp(m.astype(np.float64), -p).astype(dtype)
+    v = (1.0 - u.astype(np.float64)).astype(dtype)  # exact for u >= 1/2
+    bits_u = u.view(itype).astype(np.int64)
+    bits_v = v.view(itype).astype(np.int64)
+    return _cell_index_bits(bits_u, bits_v, u < 0.5, p, bias, t, np.maximum, np.where)
+
+
+@ft.lru_cache(maxsize=32)
+def _cell_bounds(dtype, t: int):
+    """(s_c, e_c): the smallest and largest uniform m·2^-p with index c (e_c < s_c: empty cell)."""
+    p = _FLOAT_BITS[np.dtype(dtype)][0]
+    cells = np.arange(_cell_count(dtype, t))
+    low = np.zeros(cells.size, np.int64)  # smallest m with index(m) >= c, by bisection
+    high = np.full(cells.size, 1 << p, np.int64)
+    while np.any(low < high):
+        mid = (low + high) // 2
+        above = _cell_index_numpy(np.minimum(mid, (1 << p) - 1), dtype, t) >= cells
+        above |= mid >= 1 << p
+        high = np.where(above, mid, high)
+        low = np.where(above, low, mid + 1)
+    start = np.ldexp(low.astype(np.float64), -p)
+    end = np.ldexp(np.append(low[1:], 1 << p).astype(np.float64) - 1.0, -p)
+    return start, end
+
+
+def _cell_table_numpy(cdf, dtype, t: int):
+    """(packed (g, jump) words, F(g), valid) of the cell tables of the rows of ``cdf``."""
+    cdf = _flush(np.asarray(cdf, dtype), np.where)
+    start, end = _cell_bounds(dtype, t)
+    low = np.stack([np.searchsorted(row, start, side="right") for row in cdf])
+    high = np.stack([np.searchsorted(row, end, side="right") for row in cdf])
+    threshold = np.take_along_axis(cdf, low, axis=1)
+    last = np.take_along_axis(cdf, np.maximum(high - 1, low), axis=1)
+    valid = bool(np.all((high == low) | (last == threshold)))
+    return _pack(low, high), threshold, valid
+
+
+def _pack(low, high):
+    """g = K(s_c) in the high 16 bits, the jump K(e_c) − K(s_c) in the low 16 (n < 2^15)."""
+    return (low.astype(np.int32) << 16) | (high - low).astype(np.int32)
+
+
+def _cell_lookup(u, t: int, packed, thresholds, row_offset=0):
+    """K(u) = g_c + jump_c · [F(g_c) <= u] in cell c of u (row ``row_offset`` of flat tables)."""
+    index = row_offset + _cell_index(u, t)
+    word = packed[index]
+    jump = jnp.where(u >= thresholds[index], word & 0xFFFF, 0)
+    return ((word >> 16) + jump).astype(u.dtype)
+
+
+# --- one q for every coordinate --------------------------------------------------------------
+
+
+@ft.lru_cache(maxsize=32)
+def _scalar_cells(n: int, dtype):
+    """t for a traced scalar q: the smallest that fits every row of a 1/64-step q grid."""
+    if n >= 1 << 15:
+        return None
+    cdf = _grid_cdf(n, 64)
+    return next((t for t in _CELL_BITS if _cell_table_numpy(cdf, dtype, t)[2]), None)
+
+
+def _scalar_lookup(u, n: int, q):
+    table = _cdf_table(n, q)
+    t = _scalar_cells(n, np.dtype(u.dtype))
+    if t is None:
+        return _table_search(u, n, table)
+    start, end = (jnp.asarray(b, u.dtype) for b in _cell_bounds(np.dtype(u.dtype), t))
+    low = jnp.searchsorted(table, start, side="right")
+    high = jnp.searchsorted(table, end, side="right")
+    thresholds = table[low]
+    valid = jnp.all((high == low) | (table[jnp.maximum(high - 1, low)] == thresholds))
+    # Valid for every q of the 1/64 grid; checked here for this q, else the binary search.
+    return lax.cond(
+        valid,
+        lambda: _cell_lookup(u, t, _pack(low, high), thresholds),
+        lambda: _table_search(u, n, table),
+    )
+
+
+# --- one q per coordinate ----------------------------------------------------------------------
+
+
+@ft.lru_cache(maxsize=16)
+def _grid_cells(n: int, dtype):
+    """(G, t, packed, thresholds) of the per-coordinate method, flat tables (rows i = 0 … G/2)."""
+    size = min(1 << max(1, math.ceil(math.log2(n))), _MAX_GRID)
+    while True:
+        cdf = _grid_cdf(n, size)
+        for t in _CELL_BITS:
+            if size > 2 and cdf.shape[0] * _cell_count(dtype, t) > _MAX_TABLE_ENTRIES:
+                break
+            packed, thresholds, valid = _cell_table_numpy(cdf, dtype, t)
+            if valid:
+                return size, t, packed.reshape(-1), thresholds.reshape(-1)
+        size //= 2
+        if size < 2:
+            raise ValueError(f"no cell table for n = {n}")  # not reached for n <= _MAX_TABLE_N
+
+
 def _grid(key, n: int, q, dtype):
-    key_lo, key_mid = jr.split(key)
-    size = min(2 * n, _MAX_GRID)  # G: grid step 1/G, rows for q_lo in {0, 1/G, …, 1/2}
-    table = jnp.asarray(_grid_table(n, size), dtype).reshape(-1)
-    row = jnp.clip(jnp.floor(q * size), 0, size // 2).astype(jnp.int32)
-    q_lo = row.astype(dtype) / size
-    k_lo = _table_search(jr.uniform(key_lo, q.shape, dtype), n, table, row * (n + 1))
-    r = jnp.clip((q - q_lo) / (1.0 - q_lo), 0.0, 1.0)
-    k_mid = _chop_down_loop(jr.uniform(key_mid, q.shape, dtype), n - k_lo, r)
-    return k_lo + k_mid
+    size, t, packed, thresholds = _grid_cells(n, np.dtype(dtype))
+    key_lo, key_rest = jr.split(key)
+    row = jnp.round(q * size).astype(jnp.int32)  # nearest grid point q_i = i/G, i <= G/2
+    q_i = row.astype(dtype) / size
+    u = jr.uniform(key_lo, q.shape, dtype)
+    k_i = _cell_lookup(
+        u, t, jnp.asarray(packed), jnp.asarray(thresholds, dtype), row * _cell_count(dtype, t)
+    )
+    below = q >= q_i
+    trials = jnp.where(below, n - k_i, k_i)
+    r = jnp.where(below, (q - q_i) / (1.0 - q_i), (q_i - q) / jnp.where(below, 1.0, q_i))
+    rest = _chop_down_rest(jr.uniform(key_rest, q.shape, dtype), trials, jnp.clip(r, 0.0, 1.0))
+    return k_i + jnp.where(below, rest, -rest)
 
 
-def _chop_down_loop(u, m, r):
-    """Binomial(m, r) by chop-down with per-element m, run until every element is placed.
+def _chop_down_rest(u, m, r):
+    """Binomial(m, r) (per-element m, r <= 1/2, small mean m·r) by chop-down.
 
-    Used with mean m·r <= 1, so the loop runs a handful of times (the batch maximum).
+    ``_REST_STEPS`` steps unrolled; the few elements still searching after them (probability
+    below 1e-7 each) continue in ``_rest_tail``.
     """
     ratio = r / (1.0 - r)
     pmf = jnp.exp(m * jnp.log1p(-r))
+    count = jnp.zeros_like(u)
+    for k in range(_REST_STEPS):
+        u, pmf, count = _rest_step(k, u, pmf, count, m, ratio)
+    return _rest_tail(u, pmf, count, m, ratio)
 
-    def cond(carry):
-        _, u, pmf, count = carry
-        return jnp.any((u >= pmf) & (count < m))
 
-    def body(carry):
-        k, u, pmf, count = carry
-        more = (u >= pmf) & (count < m)
-        count = count + more
-        u = u - pmf
-        pmf = pmf * ratio * (m - k) / (k + 1)
-        return k + 1, u, pmf, count
+def _rest_step(k, u, pmf, count, m, ratio):
+    # An element is still searching at step k iff count == k (it passed every earlier step).
+    more = (count == k) & (k < m) & (u >= pmf)
+    return u - pmf, pmf * ratio * ((m - k) / (k + 1)), count + more
 
-    init = (jnp.zeros((), u.dtype), u, pmf, jnp.zeros_like(u))
-    return jax.lax.while_loop(cond, body, init)[3]
+
+@jax.custom_batching.custom_vmap
+def _rest_tail(u, pmf, count, m, ratio):
+    """Chop-down steps _REST_STEPS, … while any element is still searching.
+
+    A ``lax.cond`` on one flag for the whole batch: under ``vmap`` (custom rule below) the
+    flag covers every batch element, so the loop is skipped outright when none needs it
+    instead of running as a batched while loop with selects on every carry.
+    """
+
+    def searching(k, u, pmf, count):
+        return jnp.any((count == k) & (k < m) & (u >= pmf))
+
+    def loop():
+        def body(carry):
+            k, u, pmf, count = carry
+            return (k + 1, *_rest_step(k, u, pmf, count, m, ratio))
+
+        init = (jnp.asarray(_REST_STEPS, u.dtype), u, pmf, count)
+        return lax.while_loop(lambda c: searching(*c), body, init)[3]
+
+    return lax.cond(searching(_REST_STEPS, u, pmf, count), loop, lambda: count)
+
+
+@_rest_tail.def_vmap
+def _rest_tail_vmap(axis_size, in_batched, *args):
+    args = [a if b else jnp.broadcast_to(a, (axis_size, *a.shape)) for a, b in zip(args, in_batched)]
+    return _rest_tail(*args), True
 
 
 def _log_choose(n: int):
@@ -139,13 +342,15 @@ def _log_choose(n: int):
 
 
 @ft.lru_cache(maxsize=16)
-def _grid_table(n: int, size: int):
+def _grid_cdf(n: int, size: int):
     """Rows i = 0 … size/2: F(0), …, F(n − 1), +inf of Binomial(n, i/size), in float64."""
     q = np.arange(size // 2 + 1)[:, None] / size
     k = np.arange(n + 1)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         log_pmf = _log_choose(n)[None, :] + k * np.log(q) + (n - k) * np.log1p(-q)
     pmf = np.where(q > 0, np.exp(np.nan_to_num(log_pmf, nan=-np.inf)), (k == 0) * 1.0)
-    cdf = np.cumsum(pmf, axis=1)
+    upper = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]
+    upper = np.concatenate([upper[:, 1:], np.zeros_like(upper[:, :1])], axis=1)
+    cdf = np.maximum.accumulate(_two_sided(np.cumsum(pmf, axis=1), upper, np.where), axis=1)
     cdf[:, -1] = np.inf
     return cdf
