@@ -19,10 +19,17 @@ uniform u and the CDF F of the law, i.e. the inverse CDF:
   - q < q_i: given K_i the K_i uniforms below q_i are uniform on [0, q_i), each below q with
     probability q/q_i, so K = K_i − R with R ~ Binomial(K_i, (q_i − q)/q_i) [derived].
 
-  K_i is a lookup in the cell table of row i (precomputed in float64, one row per grid point);
-  R has mean n·|q − q_i| <= n/(2G) <= 1/2 and is drawn by chop-down, ``_REST_STEPS`` steps
-  unrolled and a ``while_loop`` that runs only when some element needs more (probability
-  below 1e-7 per element). Two uniforms per variate, cost independent of n.
+  K_i is a lookup in the cell table of row i (precomputed in float64, one row per grid point).
+  R is drawn from the *same* uniform: given K_i = k, i.e. u in [F(k − 1), F(k)), the position
+  (u − F(k − 1))/(F(k) − F(k − 1)) is uniform on [0, 1) and independent of K_i, so inverting
+  R's CDF at it inverts the joint CDF of (K_i, R) in lexicographic order [derived] (with u on
+  a grid of 2^-p, joint cells of probability below 2^-p are not resolved, as for any
+  inversion). Marginally R ~ Binomial(n, |q − q_i|) (the uniforms between q and q_i), with
+  mean λ <= n/(2G) <= 1/2, so P(R > S) <= λ^(S+1)/(S+1)! (union bound over (S+1)-subsets).
+  R is found by S chop-down steps with S the smallest for which that bound is below
+  ``_REST_TAIL`` (2^-40 in float32, 2^-64 in float64: S = 11 and 16 at λ <= 1/2), so the law
+  differs from Binomial(n, q) by at most that in total variation [derived], far below the
+  uniforms' resolution. One uniform per variate, one gather, no loop; cost independent of n.
 
 **Cell tables [derived].** ``jax.random.uniform`` returns u = m·2^-p (m an integer, p = 23 in
 float32, 52 in float64). The index c(u) is computed from the bits of u (u < 1/2) or of the
@@ -30,19 +37,25 @@ exact 1 − u (u >= 1/2): the binade and the top t bits of the mantissa, so the 
 2^t per binade, fine where u or 1 − u is small (the tails) and monotone in u. For each cell c
 the smallest and largest representable uniforms in it, s_c and e_c, are found once (numpy,
 by bisection over m with the same integer formula). K is nondecreasing in u, so for u in
-cell c, g_c := K(s_c) <= K(u) <= K(e_c); when K(e_c) − K(s_c) <= 1 for every cell,
+cell c, g_c := K(s_c) <= K(u) <= K(e_c) =: g_c + j_c. When the CDF values in (s_c, e_c] are
+all equal (at most one distinct value: ties come only from rounding near 1), that value is
+F(g_c) and
 
-    K(u) = g_c + [F(g_c) <= u]
+    K(u) = g_c + j_c · [F(g_c) <= u]
 
-exactly (F(g_c) is the smallest CDF value above s_c, the only one that can lie in the cell).
-One gather of (g_c, F(g_c)) and one comparison replace the binary search; t is the smallest
-value for which the condition holds (checked in numpy for the static grid rows, and in the
-trace for a traced scalar q, with the binary search as fallback when it fails). The result
-is bit-for-bit the inverse of the same rounded CDF table that the binary search uses.
+exactly. One gather and one comparison replace the binary search; t is the smallest value
+for which the condition holds in every cell (checked in numpy for the static grid rows, and
+in the trace for a traced scalar q, with the binary search as fallback when it fails). The
+result is bit-for-bit the binary search's inverse of the same rounded CDF table (tested).
+CDF tables are built two-sided (1 − F summed from the upper tail above the median, so that
+the upper tail keeps its relative accuracy) and subnormal values are flushed to 0, as XLA's
+CPU comparisons see them.
 
-All routes are inversions of the exact CDF: exact up to floating-point rounding of the CDF
-(probabilities below the uniforms' resolution, 2^-23 ≈ 1.2e-7 in float32, are not
-represented). q > 1/2 uses K = n − Binomial(n, 1 − q), so every recurrence runs with q <= 1/2.
+The chop-down and table routes are inversions of the exact CDF: exact up to floating-point
+rounding of the CDF (probabilities below the uniforms' resolution, 2^-23 ≈ 1.2e-7 in
+float32, are not represented); the per-coordinate route adds the truncation above (total
+variation <= 2^-40 / 2^-64). q > 1/2 uses K = n − Binomial(n, 1 − q), so every recurrence
+runs with q <= 1/2.
 """
 
 from __future__ import annotations
@@ -50,7 +63,6 @@ from __future__ import annotations
 import functools as ft
 import math
 
-import jax
 import jax.lax as lax
 import jax.numpy as jnp
 import jax.random as jr
@@ -59,15 +71,16 @@ import numpy as np
 # Chop-down inversion costs n cheap steps per variate; above this n the table methods win
 # (measured in benchmarks/: at n = 16 chop-down still runs near the speed of the uniforms).
 SMALL_N = 16
-# Grid of the per-coordinate method: G = the power of two >= n, at most this; the remainder R
-# has mean <= n/(2G), so <= 1/2 up to n = _MAX_GRID.
+# Grid of the per-coordinate method: G = the power of two >= n, at most this (and halved until
+# the table fits _MAX_TABLE_BYTES); the remainder R has mean <= n/(2G), so <= 1/2 up to
+# n = _MAX_GRID in float32 (larger n take more chop-down steps).
 _MAX_GRID = 512
 _MAX_TABLE_N = 4096
-# Grid tables are kept under this many cells (G is halved until they fit): 4 MiB in float32.
-_MAX_TABLE_ENTRIES = 1 << 19
-# Chop-down steps of the remainder R unrolled before the while loop (P(R > 8) < 1e-7 for
-# mean 1/2).
-_REST_STEPS = 8
+# Grid tables are kept under this size (G is halved until they fit).
+_MAX_TABLE_BYTES = 4 << 20
+# The remainder's chop-down stops after S steps with P(R > S) below this (total variation
+# from the exact law; far below the uniforms' resolution 2^-23 and 2^-52).
+_REST_TAIL = {np.dtype(np.float32): 2.0**-40, np.dtype(np.float64): 2.0**-64}
 # Mantissa bits, exponent bias and the integer type of the bit patterns, per float dtype.
 _FLOAT_BITS = {np.dtype(np.float32): (23, 127, np.int32), np.dtype(np.float64): (52, 1023, np.int64)}
 _CELL_BITS = range(2, 11)  # candidate t (2^t cells per binade)
@@ -196,16 +209,15 @@ def _cell_bounds(dtype, t: int):
     return start, end
 
 
-def _cell_table_numpy(cdf, dtype, t: int):
-    """(packed (g, jump) words, F(g), valid) of the cell tables of the rows of ``cdf``."""
+def _cell_counts_numpy(cdf, dtype, t: int):
+    """(F rounded to ``dtype``, K(s_c), K(e_c), valid) of the cell tables of the rows of ``cdf``."""
     cdf = _flush(np.asarray(cdf, dtype), np.where)
     start, end = _cell_bounds(dtype, t)
     low = np.stack([np.searchsorted(row, start, side="right") for row in cdf])
     high = np.stack([np.searchsorted(row, end, side="right") for row in cdf])
     threshold = np.take_along_axis(cdf, low, axis=1)
     last = np.take_along_axis(cdf, np.maximum(high - 1, low), axis=1)
-    valid = bool(np.all((high == low) | (last == threshold)))
-    return _pack(low, high), threshold, valid
+    return cdf, low, high, bool(np.all((high == low) | (last == threshold)))
 
 
 def _pack(low, high):
@@ -230,7 +242,7 @@ def _scalar_cells(n: int, dtype):
     if n >= 1 << 15:
         return None
     cdf = _grid_cdf(n, 64)
-    return next((t for t in _CELL_BITS if _cell_table_numpy(cdf, dtype, t)[2]), None)
+    return next((t for t in _CELL_BITS if _cell_counts_numpy(cdf, dtype, t)[3]), None)
 
 
 def _scalar_lookup(u, n: int, q):
@@ -256,84 +268,78 @@ def _scalar_lookup(u, n: int, q):
 
 @ft.lru_cache(maxsize=16)
 def _grid_cells(n: int, dtype):
-    """(G, t, packed, thresholds) of the per-coordinate method, flat tables (rows i = 0 … G/2)."""
+    """(G, t, table) of the per-coordinate method; table rows (i·C + c) hold, as bits of the
+    integer type: the packed (g_c, jump_c), F(g_c − 1), F(g_c) and F(g_c + jump_c) (capped at
+    1, F(−1) = 0) for grid point i = 0 … G/2 and cell c."""
+    itype = _FLOAT_BITS[np.dtype(dtype)][2]
     size = min(1 << max(1, math.ceil(math.log2(n))), _MAX_GRID)
     while True:
         cdf = _grid_cdf(n, size)
         for t in _CELL_BITS:
-            if size > 2 and cdf.shape[0] * _cell_count(dtype, t) > _MAX_TABLE_ENTRIES:
+            if (
+                size > 2
+                and cdf.shape[0] * _cell_count(dtype, t) * 4 * np.dtype(itype).itemsize > _MAX_TABLE_BYTES
+            ):
                 break
-            packed, thresholds, valid = _cell_table_numpy(cdf, dtype, t)
+            flushed, low, high, valid = _cell_counts_numpy(cdf, dtype, t)
             if valid:
-                return size, t, packed.reshape(-1), thresholds.reshape(-1)
+                capped = np.concatenate([np.zeros_like(flushed[:, :1]), np.minimum(flushed, 1.0)], 1)
+                values = [np.take_along_axis(capped, j, axis=1) for j in (low, low + 1, high + 1)]
+                table = np.stack(
+                    [_pack(low, high).astype(itype)] + [v.astype(dtype).view(itype) for v in values], -1
+                )
+                return size, t, table.reshape(-1, 4)
         size //= 2
         if size < 2:
             raise ValueError(f"no cell table for n = {n}")  # not reached for n <= _MAX_TABLE_N
 
 
 def _grid(key, n: int, q, dtype):
-    size, t, packed, thresholds = _grid_cells(n, np.dtype(dtype))
-    key_lo, key_rest = jr.split(key)
+    size, t, table = _grid_cells(n, np.dtype(dtype))
     row = jnp.round(q * size).astype(jnp.int32)  # nearest grid point q_i = i/G, i <= G/2
     q_i = row.astype(dtype) / size
-    u = jr.uniform(key_lo, q.shape, dtype)
-    k_i = _cell_lookup(
-        u, t, jnp.asarray(packed), jnp.asarray(thresholds, dtype), row * _cell_count(dtype, t)
-    )
+    u = jr.uniform(key, q.shape, dtype)
+    k_i, residual = _grid_lookup(u, t, jnp.asarray(table), row * _cell_count(dtype, t))
     below = q >= q_i
     trials = jnp.where(below, n - k_i, k_i)
     r = jnp.where(below, (q - q_i) / (1.0 - q_i), (q_i - q) / jnp.where(below, 1.0, q_i))
-    rest = _chop_down_rest(jr.uniform(key_rest, q.shape, dtype), trials, jnp.clip(r, 0.0, 1.0))
+    steps = _rest_steps(n / (2 * size), dtype)
+    rest = _chop_down_rest(residual, trials, jnp.clip(r, 0.0, 1.0), steps)
     return k_i + jnp.where(below, rest, -rest)
 
 
-def _chop_down_rest(u, m, r):
-    """Binomial(m, r) (per-element m, r <= 1/2, small mean m·r) by chop-down.
+def _grid_lookup(u, t: int, table, row_offset):
+    """(K_i(u), the position of u in K_i's CDF interval): a uniform independent of K_i."""
+    entry = table[row_offset + _cell_index(u, t)]
+    word = entry[..., 0].astype(jnp.int32)
+    below_g, at_g, after = (lax.bitcast_convert_type(entry[..., j], u.dtype) for j in (1, 2, 3))
+    passed = u >= at_g  # K_i = g + jump, in [F(g), F(g + jump)); else K_i = g, in [F(g − 1), F(g))
+    k_i = ((word >> 16) + jnp.where(passed, word & 0xFFFF, 0)).astype(u.dtype)
+    start = jnp.where(passed, at_g, below_g)
+    width = jnp.where(passed, after, at_g) - start
+    residual = jnp.minimum((u - start) / width, np.nextafter(np.asarray(1.0, u.dtype), 0))
+    return k_i, residual
 
-    ``_REST_STEPS`` steps unrolled; the few elements still searching after them (probability
-    below 1e-7 each) continue in ``_rest_tail``.
-    """
+
+def _chop_down_rest(u, m, r, steps: int):
+    """min(Binomial(m, r), steps) (per-element m, r <= 1/2) by ``steps`` chop-down steps."""
     ratio = r / (1.0 - r)
     pmf = jnp.exp(m * jnp.log1p(-r))
     count = jnp.zeros_like(u)
-    for k in range(_REST_STEPS):
-        u, pmf, count = _rest_step(k, u, pmf, count, m, ratio)
-    return _rest_tail(u, pmf, count, m, ratio)
+    for k in range(steps):
+        # An element is still searching at step k iff count == k (it passed every earlier step).
+        more = (count == k) & (k < m) & (u >= pmf)
+        u, pmf, count = u - pmf, pmf * ratio * ((m - k) / (k + 1)), count + more
+    return count
 
 
-def _rest_step(k, u, pmf, count, m, ratio):
-    # An element is still searching at step k iff count == k (it passed every earlier step).
-    more = (count == k) & (k < m) & (u >= pmf)
-    return u - pmf, pmf * ratio * ((m - k) / (k + 1)), count + more
-
-
-@jax.custom_batching.custom_vmap
-def _rest_tail(u, pmf, count, m, ratio):
-    """Chop-down steps _REST_STEPS, … while any element is still searching.
-
-    A ``lax.cond`` on one flag for the whole batch: under ``vmap`` (custom rule below) the
-    flag covers every batch element, so the loop is skipped outright when none needs it
-    instead of running as a batched while loop with selects on every carry.
-    """
-
-    def searching(k, u, pmf, count):
-        return jnp.any((count == k) & (k < m) & (u >= pmf))
-
-    def loop():
-        def body(carry):
-            k, u, pmf, count = carry
-            return (k + 1, *_rest_step(k, u, pmf, count, m, ratio))
-
-        init = (jnp.asarray(_REST_STEPS, u.dtype), u, pmf, count)
-        return lax.while_loop(lambda c: searching(*c), body, init)[3]
-
-    return lax.cond(searching(_REST_STEPS, u, pmf, count), loop, lambda: count)
-
-
-@_rest_tail.def_vmap
-def _rest_tail_vmap(axis_size, in_batched, *args):
-    args = [a if b else jnp.broadcast_to(a, (axis_size, *a.shape)) for a, b in zip(args, in_batched)]
-    return _rest_tail(*args), True
+def _rest_steps(mean: float, dtype) -> int:
+    """Smallest S with mean^(S+1)/(S+1)! <= ``_REST_TAIL`` of ``dtype``: a bound on P(R > S)."""
+    steps, bound = 0, mean
+    while bound > _REST_TAIL[np.dtype(dtype)]:
+        steps += 1
+        bound *= mean / (steps + 1)
+    return steps
 
 
 def _log_choose(n: int):
