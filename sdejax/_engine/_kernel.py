@@ -24,6 +24,7 @@ class PathState(NamedTuple):
 
     x: jnp.ndarray
     diverged: jnp.ndarray
+    norm_sq: jnp.ndarray  # ‖x‖² per path (P,), carried so that no step recomputes it
     ratios: RatioAccumulator
     ratios_all: RatioAccumulator
 
@@ -65,19 +66,24 @@ def save_info(problem, state: PathState) -> SaveInfo:
     return SaveInfo(loss_mean, loss_se, g_mean, g_se, x_mean, x_se, fraction, q10, median, q90)
 
 
-def advance_paths(step_fn, x, diverged, keys, k, learning_rate, *, schedule, divergence_bound, active=True):
+def advance_paths(
+    step_fn, x, diverged, keys, k, learning_rate, *, schedule, divergence_bound, active=True, norm_old=None
+):
     """One step of every path, shared by :func:`run_paths` and the sweep's block kernel.
 
     ``step_fn`` is ``model.step`` vmapped over paths. Returns ``(x, diverged, norm_old,
     norm_new, use)``: the new positions (diverged paths stay frozen), the updated divergence
     flags, ‖x_k‖² and ‖x_{k+1}‖² per path, and ``use``, the paths alive at step k whose next
-    state is finite (those entering the one-step ratio R_k).
+    state is finite (those entering the one-step ratio R_k). ``norm_old``, if given, is ‖x_k‖²
+    carried from the previous step (saves a pass over x); ``where(use, norm_new, norm_old)``
+    is then ‖x_{k+1}‖² of the returned positions.
     """
     dtype = x.dtype
     multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
     step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
     x_new = step_fn(step_keys, x, learning_rate, multiplier)
-    norm_old = jnp.sum(x * x, axis=-1)
+    if norm_old is None:
+        norm_old = jnp.sum(x * x, axis=-1)
     norm_new = jnp.sum(x_new * x_new, axis=-1)
     finite = jnp.isfinite(norm_new)
     live = (~diverged) & active
@@ -120,6 +126,7 @@ def run_paths(
     step_fn = jax.vmap(model.step, in_axes=(0, 0, None, None))
 
     def one_step(state: PathState, k):
+        norm_old = state.norm_sq
         x, diverged, norm_old, norm_new, use = advance_paths(
             step_fn,
             state.x,
@@ -130,22 +137,26 @@ def run_paths(
             schedule=schedule,
             divergence_bound=divergence_bound,
             active=k < steps,
+            norm_old=norm_old,
         )
         in_window = k >= ratio_start
         numerator = jnp.sum(jnp.where(use, norm_new, 0.0))
         denominator = jnp.sum(jnp.where(use, norm_old, 0.0))
         ratios = state.ratios.add(numerator, denominator, in_window & (k < steps))
         ratios_all = state.ratios_all.add(numerator, denominator, k < steps)
-        return PathState(x, diverged, ratios, ratios_all), None
+        norm_sq = jnp.where(use, norm_new, norm_old)
+        return PathState(x, diverged, norm_sq, ratios, ratios_all), None
 
     def block(state, b):
         ks = b * save_every + jnp.arange(save_every)
         state, _ = jax.lax.scan(one_step, state, ks)
         return state, save_info(model.problem, state)
 
+    norm0 = jnp.sum(x0 * x0, axis=-1)
     init = PathState(
         x0,
-        ~jnp.isfinite(jnp.sum(x0 * x0, axis=-1)),
+        ~jnp.isfinite(norm0),
+        norm0,
         RatioAccumulator.zeros(dtype),
         RatioAccumulator.zeros(dtype),
     )
