@@ -58,7 +58,7 @@ def run_block(
     step_fn = jax.vmap(model.step, in_axes=(0, 0, None, None))
 
     def advance(carry, k):
-        x, diverged = carry
+        x, norm, diverged = carry  # norm: ‖x‖² per path, carried (one pass over x less per step)
         x, diverged, norm_old, norm_new, use = advance_paths(
             step_fn,
             x,
@@ -68,19 +68,21 @@ def run_block(
             learning_rate,
             schedule=schedule,
             divergence_bound=divergence_bound,
+            norm_old=norm,
         )
+        norm = jnp.where(use, norm_new, norm_old)
         use = use & valid
         sums = (
             fixed_order_sum(jnp.where(use, norm_new, 0.0)),
             fixed_order_sum(jnp.where(use, norm_old, 0.0)),
         )
-        return (x, diverged), sums
+        return (x, norm, diverged), sums
 
     # Per-step sums for every step (not only the window k >= ratio_start): ``finalize`` falls
     # back to all steps when no window step is usable.
     del ratio_start
-    carry = (x0, jnp.zeros(x0.shape[:1], bool))
-    (x, diverged), (numerator, denominator) = jax.lax.scan(advance, carry, jnp.arange(steps))
+    carry = (x0, jnp.sum(x0 * x0, axis=-1), jnp.zeros(x0.shape[:1], bool))
+    (x, _, diverged), (numerator, denominator) = jax.lax.scan(advance, carry, jnp.arange(steps))
     loss = jax.vmap(model.problem.loss)(x)
     alive = valid & (~diverged) & jnp.isfinite(loss)
     count = jnp.sum(alive.astype(jnp.int32))
