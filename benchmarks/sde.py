@@ -69,6 +69,37 @@ def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str = "unsafe")
     return run
 
 
+def sdejax_step_only(spec, paths: int, sde_steps: int, brownian: str = "unsafe"):
+    """Profile: the corrected model's ``step`` (one diffeqsolve of ``substeps`` Euler steps)
+    vmapped over paths in a ``lax.scan`` over η intervals, with the engine's key layout
+    (path p: fold_in(key, p), interval k: fold_in(., k)) but none of its bookkeeping
+    (divergence flags, freezing, ratio sums, saved statistics)."""
+    import sdejax
+
+    model = sdejax.make_model(
+        "corrected",
+        sdejax.DCSGD(sdejax.BernoulliSparsifier(spec.p), spec.n_workers),
+        sdejax.Quadratic(jnp.ones(spec.d)),
+        sdejax.AffineGaussianNoise(0.0, spec.sigma1),
+        sde_substeps=spec.substeps,
+        brownian=brownian,
+    )
+    step = jax.vmap(model.step, in_axes=(0, 0, None, None))
+    eta, one = jnp.asarray(spec.learning_rate, jnp.float32), jnp.asarray(1.0, jnp.float32)
+
+    @jax.jit
+    def run(key):
+        keys = jax.vmap(lambda p: jr.fold_in(key, p))(jnp.arange(paths))
+
+        def body(x, k):
+            return step(jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k), x, eta, one), None
+
+        x, _ = lax.scan(body, jnp.ones((paths, spec.d)), jnp.arange(sde_steps // spec.substeps))
+        return x
+
+    return run
+
+
 def scan_floor(spec, paths: int, sde_steps: int):
     """The hand-written floor: lax.scan of Euler–Maruyama, one (paths, d) normal draw per step."""
 

@@ -23,9 +23,10 @@ _OPTIONS = """
     `sde_substeps` m >= 1 (dt = η/m; default 10); `solver` ``"euler"`` (default),
     ``"heun"``/``"milstein"`` where valid, or a diffrax solver; `brownian` ``"unsafe"``
     (default: diffrax ``UnsafeBrownianPath``, one fresh normal per fixed step keyed by the step's
-    times; fastest, ~30% faster than the increment path here), ``"increments"`` (precomputed
-    increments; nested grids share one path, as convergence tests need) or
-    ``"virtual_tree"`` (reproducible under refinement, needed for adaptive steps; slow);
+    times), ``"increments"`` (``IncrementBrownianPath``: one normal per grid interval of length
+    η/m keyed by its index, drawn when a step needs it; as fast as ``"unsafe"``, and nested
+    grids share one path, as convergence tests need) or ``"virtual_tree"`` (reproducible under
+    refinement, needed for adaptive steps; slow);
     `stepsize_controller` (a diffrax controller; default fixed steps); `max_steps` (default m,
     or 16 m with an adaptive controller); `correction`: a callable
     ``(coefficients, x) -> (d,)`` replacing the default term c(x) (multiplied by η η_t²);
