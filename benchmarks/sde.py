@@ -42,7 +42,8 @@ class SDESpec:
 W3 = SDESpec()
 
 
-def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str = "unsafe"):
+def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str | None = None):
+    """``simulate(model="corrected")``; ``brownian`` None is the model's default path."""
     import sdejax
 
     algorithm = sdejax.DCSGD(sdejax.BernoulliSparsifier(spec.p), spec.n_workers)
@@ -63,13 +64,13 @@ def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str = "unsafe")
             model="corrected",
             sde_substeps=spec.substeps,
             save_every=steps,
-            model_options={"brownian": brownian},
+            model_options=None if brownian is None else {"brownian": brownian},
         )
 
     return run
 
 
-def sdejax_step_only(spec, paths: int, sde_steps: int, brownian: str = "unsafe"):
+def sdejax_step_only(spec, paths: int, sde_steps: int, brownian: str | None = None):
     """Profile: the corrected model's ``step`` (one diffeqsolve of ``substeps`` Euler steps)
     vmapped over paths in a ``lax.scan`` over η intervals, with the engine's key layout
     (path p: fold_in(key, p), interval k: fold_in(., k)) but none of its bookkeeping
@@ -82,7 +83,7 @@ def sdejax_step_only(spec, paths: int, sde_steps: int, brownian: str = "unsafe")
         sdejax.Quadratic(jnp.ones(spec.d)),
         sdejax.AffineGaussianNoise(0.0, spec.sigma1),
         sde_substeps=spec.substeps,
-        brownian=brownian,
+        **({} if brownian is None else {"brownian": brownian}),
     )
     step = jax.vmap(model.step, in_axes=(0, 0, None, None))
     eta, one = jnp.asarray(spec.learning_rate, jnp.float32), jnp.asarray(1.0, jnp.float32)

@@ -308,6 +308,12 @@ CONTRACT_MODELS = {
         sdejax.StudentTNoise(1.0, 0.5),
         {"brownian": "unsafe"},
     ),
+    "sme1_heun_increments": (
+        "sme1",
+        sdejax.DSGD(N),
+        sdejax.GaussianNoise(0.5),
+        {"solver": "heun", "brownian": "increments"},
+    ),
     "corrected_tree": (
         "corrected",
         sdejax.DSGD(N),

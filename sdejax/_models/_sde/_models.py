@@ -24,8 +24,9 @@ _OPTIONS = """
     ``"heun"``/``"milstein"`` where valid, or a diffrax solver; `brownian` ``"unsafe"``
     (default: diffrax ``UnsafeBrownianPath``, one fresh normal per fixed step keyed by the step's
     times), ``"increments"`` (``IncrementBrownianPath``: one normal per grid interval of length
-    η/m keyed by its index, drawn when a step needs it; as fast as ``"unsafe"``, and nested
-    grids share one path, as convergence tests need) or ``"virtual_tree"`` (reproducible under
+    η/m keyed by its index, drawn when a step needs it; as fast as ``"unsafe"`` or slightly
+    faster, nested grids share one path, as convergence tests need, and learning rates vmapped
+    with shared keys share their increments) or ``"virtual_tree"`` (reproducible under
     refinement, needed for adaptive steps; slow);
     `stepsize_controller` (a diffrax controller; default fixed steps); `max_steps` (default m,
     or 16 m with an adaptive controller); `correction`: a callable
