@@ -329,7 +329,8 @@ def _chop_down_rest(u, m, r, steps: int):
     for k in range(steps):
         # An element is still searching at step k iff count == k (it passed every earlier step).
         more = (count == k) & (k < m) & (u >= pmf)
-        u, pmf, count = u - pmf, pmf * ratio * ((m - k) / (k + 1)), count + more
+        # × 1/(k + 1), a constant: a multiply, not a per-element division (XLA keeps x / c).
+        u, pmf, count = u - pmf, pmf * ratio * ((m - k) * (1.0 / (k + 1))), count + more
     return count
 
 
