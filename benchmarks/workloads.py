@@ -293,16 +293,15 @@ def w4(sizes):
         start = time.perf_counter()
         peers_numpy.discrete(cell_spec, paths, steps, learning_rate=eta)
         cell_times.append(time.perf_counter() - start)
-    numpy = Measurement(
-        "W4",
+    numpy = _scaled_peer(
         "NumPy loop over cells",
         "peer",
         cells * paths,
         steps,
-        note=f"median of {timed} timed cells × {cells} cells",
+        cell_times,
+        cells,
+        f"median of {timed} timed cells × {cells} cells",
     )
-    numpy.first_s = float("nan")
-    numpy.times = [float(np.median(cell_times)) * cells]
     # Reference: the same two tricks as sdejax (exact aggregate sampler, all learning rates of a
     # cell vectorized on shared variates) in NumPy, a few keep-probability cells timed.
     timed_p = 2 if sizes.quick else 3
@@ -312,18 +311,25 @@ def w4(sizes):
         start = time.perf_counter()
         peers_numpy.bernoulli_eta_vectorized(cell_spec, paths, steps, W4_LEARNING_RATES)
         p_times.append(time.perf_counter() - start)
-    numpy_tricks = Measurement(
-        "W4",
+    numpy_tricks = _scaled_peer(
         "NumPy, aggregate + η-vectorized",
         "reference",
         cells * paths,
         steps,
-        note=f"sdejax's tricks in NumPy, simulation only; median of {timed_p} p-cells × {len(W4_KEEP)}",
+        p_times,
+        len(W4_KEEP),
+        f"sdejax's tricks in NumPy, simulation only; median of {timed_p} p-cells × {len(W4_KEEP)}",
     )
-    numpy_tricks.first_s = float("nan")
-    numpy_tricks.times = [float(np.median(p_times)) * len(W4_KEEP)]
     ours.note += f"; first thresholds {thresholds}" if thresholds else ""
     return [ours, numpy, numpy_tricks]
+
+
+def _scaled_peer(name, role, paths, steps, part_times, parts, note):
+    """A W4 peer timed on a few equal parts of the map: median part time × number of parts."""
+    measurement = Measurement("W4", name, role, paths, steps, note=note)
+    measurement.first_s = float("nan")
+    measurement.times = [float(np.median(part_times)) * parts]
+    return measurement
 
 
 # ---------------------------------------------------------------------------------------- W5
