@@ -58,19 +58,18 @@ def run_block(
     step_fn = jax.vmap(model.step, in_axes=(0, 0, None, None))
 
     def advance(carry, k):
-        x, norm, diverged = carry  # norm: ‖x‖² per path, carried (one pass over x less per step)
-        x, diverged, norm_old, norm_new, use = advance_paths(
+        x, norm_old, diverged = carry  # norm_old: ‖x_k‖² per path, carried between steps
+        x, norm, diverged, norm_new, use = advance_paths(
             step_fn,
             x,
+            norm_old,
             diverged,
             keys,
             k,
             learning_rate,
             schedule=schedule,
             divergence_bound=divergence_bound,
-            norm_old=norm,
         )
-        norm = jnp.where(use, norm_new, norm_old)
         use = use & valid
         sums = (
             fixed_order_sum(jnp.where(use, norm_new, 0.0)),

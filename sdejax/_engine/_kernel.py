@@ -67,30 +67,28 @@ def save_info(problem, state: PathState) -> SaveInfo:
 
 
 def advance_paths(
-    step_fn, x, diverged, keys, k, learning_rate, *, schedule, divergence_bound, active=True, norm_old=None
+    step_fn, x, norm, diverged, keys, k, learning_rate, *, schedule, divergence_bound, active=True
 ):
     """One step of every path, shared by :func:`run_paths` and the sweep's block kernel.
 
-    ``step_fn`` is ``model.step`` vmapped over paths. Returns ``(x, diverged, norm_old,
-    norm_new, use)``: the new positions (diverged paths stay frozen), the updated divergence
-    flags, ‖x_k‖² and ‖x_{k+1}‖² per path, and ``use``, the paths alive at step k whose next
-    state is finite (those entering the one-step ratio R_k). ``norm_old``, if given, is ‖x_k‖²
-    carried from the previous step (saves a pass over x); ``where(use, norm_new, norm_old)``
-    is then ‖x_{k+1}‖² of the returned positions.
+    ``step_fn`` is ``model.step`` vmapped over paths; ``norm`` is ‖x_k‖² per path, carried
+    from step to step (no step recomputes it). Returns ``(x, norm, diverged, norm_new, use)``:
+    the new positions (diverged paths stay frozen) and their ‖x‖², the updated divergence
+    flags, ‖x_{k+1}‖² of every path's proposed step, and ``use``, the paths alive at step k
+    whose next state is finite (those entering the one-step ratio R_k with ``norm_new`` over
+    the input ``norm``).
     """
     dtype = x.dtype
     multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
     step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
     x_new = step_fn(step_keys, x, learning_rate, multiplier)
-    if norm_old is None:
-        norm_old = jnp.sum(x * x, axis=-1)
     norm_new = jnp.sum(x_new * x_new, axis=-1)
     finite = jnp.isfinite(norm_new)
     live = (~diverged) & active
     use = live & finite
     blown = live & ((~finite) | (norm_new > divergence_bound**2))
     x = jnp.where(use[:, None], x_new, x)
-    return x, diverged | blown, norm_old, norm_new, use
+    return x, jnp.where(use, norm_new, norm), diverged | blown, norm_new, use
 
 
 class RunResult(NamedTuple):
@@ -127,9 +125,10 @@ def run_paths(
 
     def one_step(state: PathState, k):
         norm_old = state.norm_sq
-        x, diverged, norm_old, norm_new, use = advance_paths(
+        x, norm_sq, diverged, norm_new, use = advance_paths(
             step_fn,
             state.x,
+            norm_old,
             state.diverged,
             keys,
             k,
@@ -137,14 +136,12 @@ def run_paths(
             schedule=schedule,
             divergence_bound=divergence_bound,
             active=k < steps,
-            norm_old=norm_old,
         )
         in_window = k >= ratio_start
         numerator = jnp.sum(jnp.where(use, norm_new, 0.0))
         denominator = jnp.sum(jnp.where(use, norm_old, 0.0))
         ratios = state.ratios.add(numerator, denominator, in_window & (k < steps))
         ratios_all = state.ratios_all.add(numerator, denominator, k < steps)
-        norm_sq = jnp.where(use, norm_new, norm_old)
         return PathState(x, diverged, norm_sq, ratios, ratios_all), None
 
     def block(state, b):

@@ -333,11 +333,10 @@ def stability_sweep(
 
     max_d = max(s.shape[-1] for s in starts)
     max_workers = max(alg.n_workers for alg, _, _ in resolved.cells)
-    eta_per_item = _eta_block(
-        eta_block, n_etas, _item_bytes(block, max_d, max_workers, window, itemsize), owner
-    )
+    bytes_per_eta = _item_bytes(block, max_d, max_workers, window, itemsize)
+    eta_per_item = _eta_block(eta_block, n_etas, bytes_per_eta, owner)
     n_eta_units = -(-n_etas // eta_per_item)
-    item_bytes = eta_per_item * _item_bytes(block, max_d, max_workers, window, itemsize)
+    item_bytes = eta_per_item * bytes_per_eta
     cap = max(1, memory_budget // item_bytes) * shards
     # Unit u = (model, cell, η block); its tasks are rows of unit_tasks, -1 past the last η.
     unit_tasks, unit_rates, groups_units = [], [], []
@@ -488,10 +487,11 @@ def stability_sweep(
         carry = fold_blocks(stats, carry if chunk.first_block > 0 else None)
         if chunk.last:
             slots = unit_tasks[chunk.units].reshape(-1)
+            real = slots >= 0  # padded η slots are dropped
             final = finalize(carry, unit_rates[chunk.units].reshape(-1), n_paths, ratio_start)
             for i, name in enumerate(VARIABLES):
-                values[i, slots[slots >= 0]] = final[name][slots >= 0]
-            completed[slots[slots >= 0]] = 1
+                values[i, slots[real]] = final[name][real]
+            completed[slots[real]] = 1
             carry = None
             if writer:
                 write_atomic(dataset(True), out)
