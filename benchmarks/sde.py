@@ -38,6 +38,16 @@ class SDESpec:
         variance = (s2 + omega * (g * g + s2)) / self.n_workers
         return jnp.sqrt(self.learning_rate * variance)
 
+    def sdejax_components(self):
+        """(algorithm, problem, noise) of this workload in sdejax."""
+        import sdejax
+
+        return (
+            sdejax.DCSGD(sdejax.BernoulliSparsifier(self.p), self.n_workers),
+            sdejax.Quadratic(jnp.ones(self.d)),
+            sdejax.AffineGaussianNoise(0.0, self.sigma1),
+        )
+
 
 W3 = SDESpec()
 
@@ -46,9 +56,7 @@ def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str | None = No
     """``simulate(model="corrected")``; ``brownian`` None is the model's default path."""
     import sdejax
 
-    algorithm = sdejax.DCSGD(sdejax.BernoulliSparsifier(spec.p), spec.n_workers)
-    problem = sdejax.Quadratic(jnp.ones(spec.d))
-    noise = sdejax.AffineGaussianNoise(0.0, spec.sigma1)
+    algorithm, problem, noise = spec.sdejax_components()
     steps = sde_steps // spec.substeps
 
     def run(seed=0):
@@ -66,37 +74,6 @@ def sdejax_corrected(spec, paths: int, sde_steps: int, brownian: str | None = No
             save_every=steps,
             model_options=None if brownian is None else {"brownian": brownian},
         )
-
-    return run
-
-
-def sdejax_step_only(spec, paths: int, sde_steps: int, brownian: str | None = None):
-    """Profile: the corrected model's ``step`` (one diffeqsolve of ``substeps`` Euler steps)
-    vmapped over paths in a ``lax.scan`` over η intervals, with the engine's key layout
-    (path p: fold_in(key, p), interval k: fold_in(., k)) but none of its bookkeeping
-    (divergence flags, freezing, ratio sums, saved statistics)."""
-    import sdejax
-
-    model = sdejax.make_model(
-        "corrected",
-        sdejax.DCSGD(sdejax.BernoulliSparsifier(spec.p), spec.n_workers),
-        sdejax.Quadratic(jnp.ones(spec.d)),
-        sdejax.AffineGaussianNoise(0.0, spec.sigma1),
-        sde_substeps=spec.substeps,
-        **({} if brownian is None else {"brownian": brownian}),
-    )
-    step = jax.vmap(model.step, in_axes=(0, 0, None, None))
-    eta, one = jnp.asarray(spec.learning_rate, jnp.float32), jnp.asarray(1.0, jnp.float32)
-
-    @jax.jit
-    def run(key):
-        keys = jax.vmap(lambda p: jr.fold_in(key, p))(jnp.arange(paths))
-
-        def body(x, k):
-            return step(jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k), x, eta, one), None
-
-        x, _ = lax.scan(body, jnp.ones((paths, spec.d)), jnp.arange(sde_steps // spec.substeps))
-        return x
 
     return run
 

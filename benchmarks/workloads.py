@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from functools import partial
 
 import jax.numpy as jnp
 import jax.random as jr
@@ -225,7 +227,7 @@ def _lazy(build):
 # ---------------------------------------------------------------------------------------- W4
 W4_LEARNING_RATES = np.geomspace(0.05, 3.0, 64)
 W4_KEEP = np.linspace(0.1, 1.0, 16)
-W4_SPEC = W1.__class__("bernoulli", d=10, n_workers=8, sigma1=0.1)
+W4_SPEC = replace(W1, d=10, n_workers=8, sigma1=0.1)
 
 
 def w4(sizes):
@@ -285,14 +287,17 @@ def w4(sizes):
     # time per cell is scaled to the whole map (every cell costs the same work).
     timed = 2 if sizes.quick else 6
     rng = np.random.default_rng(0)
-    cell_times = []
-    for index in rng.choice(cells, timed, replace=False):
-        eta = W4_LEARNING_RATES[index % len(W4_LEARNING_RATES)]
-        p = W4_KEEP[index // len(W4_LEARNING_RATES)]
-        cell_spec = W4_SPEC.__class__("bernoulli", d=10, n_workers=8, sigma1=0.1, p=float(p))
-        start = time.perf_counter()
-        peers_numpy.discrete(cell_spec, paths, steps, learning_rate=eta)
-        cell_times.append(time.perf_counter() - start)
+    n_rates = len(W4_LEARNING_RATES)
+    cell_times = _wall_times(
+        partial(
+            peers_numpy.discrete,
+            replace(W4_SPEC, p=float(W4_KEEP[i // n_rates])),
+            paths,
+            steps,
+            learning_rate=W4_LEARNING_RATES[i % n_rates],
+        )
+        for i in rng.choice(cells, timed, replace=False)
+    )
     numpy = _scaled_peer(
         "NumPy loop over cells",
         "peer",
@@ -305,12 +310,16 @@ def w4(sizes):
     # Reference: the same two tricks as sdejax (exact aggregate sampler, all learning rates of a
     # cell vectorized on shared variates) in NumPy, a few keep-probability cells timed.
     timed_p = 2 if sizes.quick else 3
-    p_times = []
-    for p in rng.choice(W4_KEEP, timed_p, replace=False):
-        cell_spec = W4_SPEC.__class__("bernoulli", d=10, n_workers=8, sigma1=0.1, p=float(p))
-        start = time.perf_counter()
-        peers_numpy.bernoulli_eta_vectorized(cell_spec, paths, steps, W4_LEARNING_RATES)
-        p_times.append(time.perf_counter() - start)
+    p_times = _wall_times(
+        partial(
+            peers_numpy.bernoulli_eta_vectorized,
+            replace(W4_SPEC, p=float(p)),
+            paths,
+            steps,
+            W4_LEARNING_RATES,
+        )
+        for p in rng.choice(W4_KEEP, timed_p, replace=False)
+    )
     numpy_tricks = _scaled_peer(
         "NumPy, aggregate + η-vectorized",
         "reference",
@@ -322,6 +331,16 @@ def w4(sizes):
     )
     ours.note += f"; first thresholds {thresholds}" if thresholds else ""
     return [ours, numpy, numpy_tricks]
+
+
+def _wall_times(calls):
+    """Wall time of each call, run once each in order."""
+    times = []
+    for call in calls:
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def _scaled_peer(name, role, paths, steps, part_times, parts, note):
