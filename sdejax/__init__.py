@@ -18,8 +18,8 @@ from ._compressors import (
     Sign as Sign,
     TopK as TopK,
 )
-from ._engine import simulate as simulate, stability_sweep as stability_sweep, threshold as threshold
-from ._engine._metadata import package_version as _package_version
+from ._engine import simulate as simulate, stability_sweep as stability_sweep
+from ._results._metadata import package_version as _package_version
 from ._models import (
     MODELS as MODELS,
     AbstractModel as AbstractModel,
@@ -47,6 +47,7 @@ from ._problems import (
 from ._results import (
     plot_stability_map as plot_stability_map,
     plot_trajectories as plot_trajectories,
+    threshold as threshold,
 )
 
 __version__ = _package_version()

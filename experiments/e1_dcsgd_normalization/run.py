@@ -120,7 +120,7 @@ def main():
             "l0": L0,
             "l1": L1,
             "sdejax_version": sdejax.__version__,
-            "git_revision": sdejax._engine._metadata.git_revision(),
+            "git_revision": sdejax._results._metadata.git_revision(),
         },
     )
     ds.to_netcdf(out / "e1.nc")

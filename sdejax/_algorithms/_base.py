@@ -41,6 +41,7 @@ class AbstractAlgorithm(eqx.Module):
         """Raise a clear error if this algorithm cannot run on ``problem`` with ``noise``."""
         self.compressor.check_dim(problem.dim)
         noise.check_workers(self.n_workers)
+        problem.check_workers(self.n_workers)
 
 
 def check_workers(n_workers, owner):

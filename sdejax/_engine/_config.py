@@ -89,3 +89,9 @@ def model_options(model: str, sde_substeps: int, sampling: str, extra: dict | No
         return {"sampling": sampling, **(extra or {})}
     check_int_at_least("sde_substeps", sde_substeps, 1, owner)
     return {"sde_substeps": int(sde_substeps), **(extra or {})}
+
+
+def check_schedule(schedule, steps: int, owner: str) -> None:
+    """Raise a clear error for a schedule that is not a callable k ↦ η_k >= 0."""
+    if schedule is not None and not callable(schedule):
+        raise TypeError(f"{owner}: `schedule` must be None or a callable k -> multiplier, got {schedule!r}.")

@@ -33,16 +33,27 @@ _ROOTS = ("algorithm", "compressor", "noise", "problem")
 _ALIASES = {"n_workers": ("algorithm", "n_workers")}
 
 
-def _constructor_parameters(module) -> list[str]:
-    """Constructor arguments of ``module`` that it stores under the same name."""
+def _stored_arguments(module) -> dict:
+    """Constructor arguments of ``module`` and their current values.
+
+    A module may state them (``constructor_arguments()``); otherwise they are the constructor's
+    parameters that the module stores under the same name (methods do not count).
+    """
+    if hasattr(module, "constructor_arguments"):
+        return dict(module.constructor_arguments())
     signature = inspect.signature(type(module).__init__)
-    names = []
+    stored = {}
     for name, parameter in signature.parameters.items():
         if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
-        if hasattr(module, name):
-            names.append(name)
-    return names
+        if hasattr(module, name) and not inspect.ismethod(getattr(module, name)):
+            stored[name] = getattr(module, name)
+    return stored
+
+
+def _constructor_parameters(module) -> list[str]:
+    """Constructor arguments of ``module`` that can be set by a grid path."""
+    return list(_stored_arguments(module))
 
 
 def rebuild(module, **changes):
@@ -55,14 +66,15 @@ def rebuild(module, **changes):
         return module
     cls = type(module)
     signature = inspect.signature(cls.__init__)
+    stored = _stored_arguments(module)
     kwargs = {}
     for name, parameter in signature.parameters.items():
         if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         if name in changes:
             kwargs[name] = changes[name]
-        elif hasattr(module, name):
-            kwargs[name] = getattr(module, name)
+        elif name in stored:
+            kwargs[name] = stored[name]
         elif parameter.default is inspect.Parameter.empty:
             raise ValueError(
                 f"stability_sweep: cannot rebuild {cls.__name__}: constructor argument "

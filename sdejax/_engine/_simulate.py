@@ -10,7 +10,7 @@ import xarray as xr
 from .._models import make_model
 from . import _config as cfg
 from ._kernel import path_keys, run_paths, save_steps
-from ._metadata import provenance
+from .._results._metadata import provenance
 from ._statistics import growth_rate_numpy
 
 _run_compiled = eqx.filter_jit(run_paths)

@@ -39,8 +39,8 @@ from .. import theory
 from . import _config as cfg
 from ._blocks import BlockStats, block_inputs, finalize, fold_blocks, run_block
 from ._grid import resolve_grid, stack_params
-from ._metadata import describe, provenance
-from ._persist import load_matching, write_atomic
+from .._results._metadata import describe, provenance
+from .._results._persist import load_matching, write_atomic
 from ._sharding import (
     AXIS,
     broadcast_from_first,

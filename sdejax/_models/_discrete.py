@@ -40,16 +40,21 @@ class DiscreteModel(AbstractModel):
         self.algorithm = algorithm
         self.problem = problem
         self.noise = noise
-        self.sampling = resolve_sampling(sampling, algorithm, noise)
+        self.sampling = resolve_sampling(sampling, algorithm, noise, problem)
 
     def step(self, key, x, learning_rate, multiplier):
-        gradient = self.problem.gradient(x)
         if self.sampling == "aggregate":
-            sampler, _ = find_aggregate_sampler(self.algorithm, self.noise)
+            gradient = self.problem.gradient(x)
+            sampler, _ = find_aggregate_sampler(self.algorithm, self.noise, self.problem)
             direction = sampler.direction(key, gradient, self.algorithm, self.noise)
             return x - (learning_rate * multiplier) * direction
         key_noise, key_algorithm = jr.split(key)
-        gradients = gradient[None, :] + self.noise.sample(key_noise, gradient, self.algorithm.n_workers)
+        n = self.algorithm.n_workers
+        if self.problem.is_heterogeneous:
+            true = self.problem.worker_gradients(x, n)  # (N, d): worker i's own ∇f_i
+        else:
+            true = self.problem.gradient(x)  # (d,), shared
+        gradients = true + self.noise.sample(key_noise, true, n)
         direction = self.algorithm.direction(key_algorithm, gradients, self.problem, self.noise)
         return x - (learning_rate * multiplier) * direction
 
@@ -57,7 +62,7 @@ class DiscreteModel(AbstractModel):
 _SAMPLINGS = ("auto", "per_worker", "aggregate")
 
 
-def resolve_sampling(sampling: str, algorithm, noise) -> str:
+def resolve_sampling(sampling: str, algorithm, noise, problem=None) -> str:
     """Resolve ``"auto"`` to ``"aggregate"`` where an exact aggregate sampler exists.
 
     ``"aggregate"`` raises a ``ValueError`` naming why no exact sampler covers the pair (e.g.
@@ -67,7 +72,7 @@ def resolve_sampling(sampling: str, algorithm, noise) -> str:
         raise ValueError(f"`sampling` must be one of {_SAMPLINGS}, got {sampling!r}.")
     if sampling == "per_worker":
         return "per_worker"
-    sampler, reasons = find_aggregate_sampler(algorithm, noise)
+    sampler, reasons = find_aggregate_sampler(algorithm, noise, problem)
     if sampler is not None:
         return "aggregate"
     if sampling == "aggregate":

@@ -47,7 +47,9 @@ class AffineGaussianNoise(AbstractNoise):
     def noise_scale(self, gradient, n_workers):
         s0 = per_worker(self.sigma0, n_workers)
         s1 = per_worker(self.sigma1, n_workers)
-        s = jnp.sqrt(s0**2 + s1**2 * jnp.sum(gradient * gradient))
+        # ‖∇f_i‖² per worker: one row per worker, or the shared gradient's norm for all.
+        square = jnp.sum(gradient * gradient, axis=-1, keepdims=True)
+        s = jnp.sqrt(s0**2 + s1**2 * square)
         return jnp.broadcast_to(s, (n_workers, gradient.shape[-1]))
 
     def per_worker_parameters(self):

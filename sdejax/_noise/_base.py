@@ -42,8 +42,12 @@ class AbstractNoise(eqx.Module):
         """Var T (``inf`` where it does not exist); scalar or per-worker (n_workers,)."""
 
     @abc.abstractmethod
-    def noise_scale(self, gradient: Float[Array, " d"], n_workers: int) -> Float[Array, "n d"]:
-        """Per-worker, per-coordinate scale s_i(x) given the true gradient ∇f(x)."""
+    def noise_scale(self, gradient: Float[Array, "*n d"], n_workers: int) -> Float[Array, "n d"]:
+        """Per-worker, per-coordinate scale s_i(x) given the true gradient.
+
+        ``gradient`` is ∇f(x) of shape (d,), shared by every worker, or the workers' own
+        gradients ∇f_i(x) of shape (n_workers, d) (heterogeneous workers).
+        """
 
     @abc.abstractmethod
     def per_worker_parameters(self) -> dict[str, Array]:
@@ -59,8 +63,8 @@ class AbstractNoise(eqx.Module):
         """p(0) of the standard noise T (enters the DSignSGD floor, model.md §7 H4)."""
         return self.standard_density(jnp.zeros(()))
 
-    def sample(self, key: PRNGKeyArray, gradient: Float[Array, " d"], n_workers: int):
-        """Noise Z of shape (n_workers, d) for the gradient ``gradient``."""
+    def sample(self, key: PRNGKeyArray, gradient: Float[Array, "*n d"], n_workers: int):
+        """Noise Z of shape (n_workers, d) for the gradient ``gradient`` ((d,) or (n_workers, d))."""
         shape = (n_workers, gradient.shape[-1])
         return self.noise_scale(gradient, n_workers) * self.standard_sample(key, shape, gradient.dtype)
 

@@ -97,7 +97,7 @@ def plot_stability_map(
     import matplotlib.patheffects as patheffects
     import matplotlib.pyplot as plt
 
-    from .._engine import threshold as measured_threshold
+    from ._threshold import threshold as measured_threshold
 
     models = list(ds["model"].values) if models is None else list(models)
     grid_dims = [d for d in ds["ms_growth_rate"].dims if d not in ("model", "learning_rate")]

@@ -13,8 +13,17 @@ SAMPLERS: tuple[AbstractAggregateSampler, ...] = (
 )
 
 
-def find_aggregate_sampler(algorithm, noise):
-    """(sampler, None) for the first exact sampler covering the pair, else (None, reasons)."""
+def find_aggregate_sampler(algorithm, noise, problem=None):
+    """(sampler, None) for the first exact sampler covering the pair, else (None, reasons).
+
+    Every sampler needs identical workers: a problem with per-worker objectives
+    (``problem.is_heterogeneous``) always takes the per-worker path.
+    """
+    if problem is not None and problem.is_heterogeneous:
+        return None, (
+            f"{type(problem).__name__} gives each worker its own objective (heterogeneous workers); "
+            "exact aggregate samplers need identical workers"
+        )
     reasons = []
     for sampler in SAMPLERS:
         reason = sampler.unsupported_reason(algorithm, noise)
