@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import chex
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -125,6 +126,134 @@ def test_bad_arguments():
         sdejax.optim.dcsgd(0.1, sdejax.RandK(1), key=None)
     with pytest.raises(TypeError, match="compressor"):
         sdejax.optim.dcsgd(0.1, "randk", key=jr.key(0))
+
+
+# --------------------------------------------------------------------------- the worker axis
+WITHOUT_WORKER_AXIS = {
+    "dcsgd_identity": lambda: sdejax.optim.dcsgd(0.1, sdejax.Identity()),
+    "dcsgd_bernoulli": lambda: sdejax.optim.dcsgd(0.1, sdejax.BernoulliSparsifier(0.5), key=jr.key(0)),
+    "dcsgd_rand_k": lambda: sdejax.optim.dcsgd(0.1, sdejax.RandK(3), key=jr.key(0)),
+    "dsignsgd_mean": lambda: sdejax.optim.dsignsgd(0.1),
+    "dsignsgd_majority": lambda: sdejax.optim.dsignsgd(0.1, vote="majority"),
+    "normalized": lambda: sdejax.optim.normalized_dcsgd(0.1, sdejax.TopK(2)),
+    "aggregate": lambda: sdejax.optim.aggregate_workers(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WITHOUT_WORKER_AXIS))
+@pytest.mark.parametrize("pass_params", [True, False])
+def test_gradients_without_worker_axis_raise(name, pass_params):
+    # Issue 10 item 1: a (65,) gradient for (65,) params used to be averaged into a () update
+    # that apply_updates broadcast over every parameter (RandK: a raw top_k error).
+    params = jnp.arange(65.0)
+    opt = WITHOUT_WORKER_AXIS[name]()
+    state = opt.init(params)
+    with pytest.raises(ValueError, match=r"one leading worker axis more than `params`.*\(n_workers, 65\)"):
+        opt.update(0.1 * jnp.ones(65), state, params if pass_params else None)
+    updates, _ = opt.update(0.1 * jnp.ones((4, 65)), state, params if pass_params else None)
+    assert updates.shape == (65,)
+
+
+@pytest.mark.parametrize("pass_params", [True, False])
+def test_mismatched_worker_axes_raise_the_same_clear_error(pass_params):
+    params = {"a": jnp.ones(3), "b": jnp.ones(2)}
+    opt = sdejax.optim.dcsgd(0.1, sdejax.RandK(2), key=jr.key(0))
+    state = opt.init(params)
+    p = params if pass_params else None
+    with pytest.raises(ValueError, match=r"same leading worker axis.*4.*3"):
+        opt.update({"a": jnp.ones((4, 3)), "b": jnp.ones((3, 2))}, state, p)
+    with pytest.raises(ValueError, match=r"leaf \['b'\] has shape \(4, 3\), expected \(n_workers, 2\)"):
+        opt.update({"a": jnp.ones((4, 3)), "b": jnp.ones((4, 3))}, state, p)
+    with pytest.raises(ValueError, match="tree structure"):
+        opt.update({"a": jnp.ones((4, 3))}, state, p)
+
+
+def test_recorded_shapes_survive_jit_vmap_and_cond():
+    params = {"w": jnp.ones((2, 3)), "b": jnp.zeros(2)}
+    opt = sdejax.optim.dcsgd(0.1, sdejax.RandK(2), key=jr.key(0))
+    grads = jax.tree_util.tree_map(lambda p: jnp.ones((4, *p.shape)), params)
+    states = jax.vmap(lambda k: opt.init(params))(jnp.arange(3))  # three optimizer copies
+    updates, _ = jax.jit(jax.vmap(lambda s: opt.update(grads, s)))(states)
+    assert updates["w"].shape == (3, 2, 3)
+    state = opt.init(params)
+    through = jax.lax.cond(True, lambda s: opt.update(grads, s)[1], lambda s: s, state)
+    chex.assert_trees_all_equal_shapes_and_dtypes(through, state)
+    with pytest.raises(ValueError, match="worker axis"):
+        jax.jit(lambda s: opt.update(params, s))(state)
+
+
+# --------------------------------------------------------------------------- small ones (item 8)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lr: sdejax.optim.dcsgd(lr, sdejax.Identity()),
+        lambda lr: sdejax.optim.dsignsgd(lr),
+        lambda lr: sdejax.optim.normalized_dcsgd(lr, sdejax.Identity()),
+    ],
+)
+@pytest.mark.parametrize("learning_rate", [-0.1, -1, float("nan"), float("inf"), np.array([-1.0])])
+def test_negative_or_non_finite_learning_rate_raises(make, learning_rate):
+    with pytest.raises(ValueError, match="`learning_rate` must be finite and >= 0"):
+        make(learning_rate)
+
+
+def test_learning_rate_of_the_wrong_type_raises():
+    with pytest.raises(TypeError, match="`learning_rate`"):
+        sdejax.optim.dsignsgd("0.1")
+    with pytest.raises(TypeError, match="`learning_rate`"):
+        sdejax.optim.dsignsgd(1j)
+
+
+@pytest.mark.parametrize("compressor", [sdejax.Identity(), sdejax.TopK(2), sdejax.Sign()])
+def test_deterministic_compressors_need_no_key(compressor):
+    params = jnp.arange(4.0)
+    g = jnp.array([[1.0, -2.0, 3.0, 0.5], [0.0, 1.0, -1.0, 2.0]])
+    for opt in (
+        sdejax.optim.dcsgd(0.1, compressor),
+        sdejax.optim.compress_workers(compressor),
+        sdejax.optim.normalized_dcsgd(0.1, compressor),
+    ):
+        updates, _ = opt.update(g, opt.init(params), params)
+        assert updates.shape[-1] == 4
+    with pytest.raises(ValueError, match="`key` is required.*BernoulliSparsifier"):
+        sdejax.optim.dcsgd(0.1, sdejax.BernoulliSparsifier(0.5))
+
+
+@pytest.mark.parametrize("vote", ["mean", "majority"])
+def test_zero_vote_gives_minus_zero_like_optax_and_never_moves_a_parameter(vote):
+    # Documented choice (optim/_alias.py): the update is −η·u as in optax, so u = 0 gives −0.0;
+    # it is bitwise what optax.sign_sgd gives, and applying it changes no parameter's bits.
+    g = jnp.array([[1.0, -1.0, 0.0, 0.0], [-1.0, 1.0, 0.0, 0.0]])
+    params = jnp.array([0.0, -0.0, 1.5, -0.0])
+    opt = sdejax.optim.dsignsgd(0.1, vote=vote)
+    updates, _ = opt.update(g, opt.init(params), params)
+    np.testing.assert_array_equal(np.signbit(updates), True)
+    assert np.all(np.asarray(updates) == 0)
+    reference, _ = optax.sign_sgd(0.1).update(jnp.zeros(4), optax.sign_sgd(0.1).init(params), params)
+    np.testing.assert_array_equal(np.signbit(reference), True)
+    new = optax.apply_updates(params, updates)
+    np.testing.assert_array_equal(np.asarray(new).view(np.int64), np.asarray(params).view(np.int64))
+
+
+def test_inject_hyperparams_recipe():
+    # Documented in optim/_alias.py: optax treats callables as schedules, and a compressor is
+    # callable, so it must be a static argument; the learning rate then lives in the state.
+    params = jnp.arange(5.0)
+    g = jnp.ones((3, 5))
+    opt = optax.inject_hyperparams(sdejax.optim.dcsgd, static_args=("compressor",))(
+        learning_rate=0.1, compressor=sdejax.RandK(2), key=jr.key(0)
+    )
+    state = opt.init(params)
+    step = jax.jit(opt.update)
+    first, state = step(g, state, params)
+    # RandK(2) of 5 keeps 2 coordinates scaled by 5/2: each worker's update sums to 5.
+    assert first.shape == (5,) and np.isclose(float(jnp.sum(first)), -0.1 * 5)
+    state.hyperparams["learning_rate"] = jnp.asarray(0.2)
+    second, _ = step(g, state, params)
+    assert np.isclose(float(jnp.sum(second)), -0.2 * 5)
+    sign = optax.inject_hyperparams(sdejax.optim.dsignsgd)(0.1, vote="majority")
+    updates, _ = sign.update(g, sign.init(params), params)
+    np.testing.assert_allclose(updates, -0.1 * np.ones(5))
 
 
 # --------------------------------------------------------------------------- a real model

@@ -11,6 +11,7 @@ from ._normalize import (
     theory_step_denominator as theory_step_denominator,
 )
 from ._workers import (
+    AggregateWorkersState as AggregateWorkersState,
     CompressWorkersState as CompressWorkersState,
     aggregate_workers as aggregate_workers,
     compress_workers as compress_workers,
