@@ -207,7 +207,7 @@ def test_schedule_and_save_every():
 
 
 def test_no_recompilation_for_new_values():
-    from sdejax._engine._simulate import _run_compiled
+    from sdejax._engine._simulate import _run as _run_compiled
 
     kwargs = dict(x0=jnp.ones(3), steps=5, n_paths=4, key=jr.key(0))
     problem = sdejax.Quadratic(jnp.ones(3))

@@ -7,7 +7,7 @@ import pytest
 
 import sdejax
 from sdejax import theory
-from sdejax._engine import _sweep
+from sdejax._engine import _plan, _sweep
 
 D, N = 5, 4
 ALGORITHM = sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), N)
@@ -88,7 +88,7 @@ def test_same_key_same_numbers_and_no_recompile(small_map):
 
 def _units_budget(units: int) -> int:
     """A memory budget that fits ``units`` whole units of SMALL (all 8 η, 4 path blocks each)."""
-    item = _sweep._item_bytes(16, D, N, SMALL["steps"], 8) * len(SMALL["learning_rates"])
+    item = _plan.item_bytes(16, D, N, SMALL["steps"], 8) * len(SMALL["learning_rates"])
     return units * 4 * item
 
 

@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 
 import sdejax
-from sdejax._engine import _sweep
+from sdejax._engine import _plan, _sweep
 
 D, N = 5, 4
 COMPONENTS = (
@@ -35,7 +35,8 @@ KWARGS = dict(
     progress=False,
     path_block=16,
 )
-BUDGET = 740_000
+# Two items (all 6 η of one path block each) per chunk.
+BUDGET = 2 * _plan.item_bytes(16, D, N, 30, 8) * 6
 VARIABLES = _sweep.VARIABLES
 
 REPO = Path(__file__).resolve().parents[1]

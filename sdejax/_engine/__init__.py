@@ -1,3 +1,2 @@
 from ._simulate import simulate as simulate
 from ._sweep import stability_sweep as stability_sweep
-

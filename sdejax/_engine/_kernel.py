@@ -1,7 +1,24 @@
-"""The path kernel: vmap over paths, scan over steps, reduce on the fly (blackjax style).
+"""The one path kernel: vmap over paths, scan over steps, reduce on the fly (blackjax style).
 
-Memory is O(paths × d): only the current state, divergence flags, running ratio sums and the
-statistics at save points are kept, never the whole trajectory.
+``simulate`` and ``stability_sweep`` both run :func:`run_block`: a block of P paths of one
+model at one learning rate, started from x0, for ``steps`` steps. Two populations move side by
+side, driven by the same random variates (path p of each uses the keys of path p):
+
+* the **free paths**, P independent paths of the model: divergence flags, the final loss, the
+  almost-sure growth rate (each path's own exponent, ``docs/theory.md`` §7) and, in
+  ``simulate``, statistics over time;
+* the **clones**, a population-dynamics estimator of the mean-square growth rate (Giardinà,
+  Kurchan & Peliti 2006): after each step clone p carries the weight
+  w_p = ‖x'_p − x*‖²/‖x_p − x*‖², the step's mean-square growth factor is estimated by
+  W_k = (1/P) Σ_p w_p, and the clones are resampled in proportion to w_p (systematic
+  resampling). Π_k W_k is an unbiased estimate of E‖x_K − x*‖²/‖x_0 − x*‖², and the population
+  keeps following the rare directions that carry the second moment, which independent paths
+  lose on anisotropic problems (the old pooled ratio Σ‖x_{k+1}‖²/Σ‖x_k‖² did).
+
+Both populations are stepped by one vmapped call whose keys are not batched over the
+population axis, so every random variate is drawn once for both. Memory is O(paths × state).
+Sums over paths run over a fixed binary tree (``fixed_order_sum``) so that a block's numbers
+depend only on its inputs, never on how blocks are grouped.
 """
 
 from __future__ import annotations
@@ -11,37 +28,67 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import jax.tree_util as jtu
 
-from ._statistics import RatioAccumulator, masked_mean_se
+from ._statistics import fixed_order_sum, masked_moments, usable_floor
+
+# fold_in data reserved for a path's initial optimizer-state key (steps never reach it).
+_INIT_TAG = 0xFFFFFFFF
 
 
-class PathState(NamedTuple):
-    """What the next step needs: positions (P, d), divergence flags (P,), ratio sums.
+class BlockStats(NamedTuple):
+    """What one block returns (leading axes, if any: items, learning rates).
 
-    ``ratios`` covers the window k >= ratio_start; ``ratios_all`` every step, the fallback when
-    no window step is usable (a fast-converging state that underflowed to 0 before the window).
+    Per step k (arrays of length ``steps``): ``log_growth`` = log W_k of the clones and
+    ``usable`` (the step's W_k is a valid growth factor: no clone had underflowed, none
+    overflowed). Per block: Chan statistics (count, mean, M2) of the free paths' almost-sure
+    exponents and final losses, the number of diverged paths, and whether the clone
+    population overflowed. ``pooled_*`` are the legacy pooled sums Σ_p‖x_{k+1}‖², Σ_p‖x_k‖²
+    over live free paths (None unless requested).
     """
 
-    x: jnp.ndarray
-    diverged: jnp.ndarray
-    norm_sq: jnp.ndarray  # ‖x‖² per path (P,), carried so that no step recomputes it
-    ratios: RatioAccumulator
-    ratios_all: RatioAccumulator
+    log_growth: jax.Array
+    usable: jax.Array
+    clones_blown: jax.Array
+    as_count: jax.Array
+    as_mean: jax.Array
+    as_m2: jax.Array
+    loss_count: jax.Array
+    loss_mean: jax.Array
+    loss_m2: jax.Array
+    n_diverged: jax.Array
+    pooled_numerator: jax.Array
+    pooled_denominator: jax.Array
 
 
 class SaveInfo(NamedTuple):
-    """Statistics over the live paths at a save point."""
+    """Statistics over the free paths at a save point (``simulate``)."""
 
-    loss_mean: jnp.ndarray
-    loss_se: jnp.ndarray
-    grad_norm_sq_mean: jnp.ndarray
-    grad_norm_sq_se: jnp.ndarray
-    x_norm_sq_mean: jnp.ndarray
-    x_norm_sq_se: jnp.ndarray
-    diverged_fraction: jnp.ndarray
-    loss_q10: jnp.ndarray
-    loss_median: jnp.ndarray
-    loss_q90: jnp.ndarray
+    loss_mean: jax.Array
+    loss_se: jax.Array
+    grad_norm_sq_mean: jax.Array
+    grad_norm_sq_se: jax.Array
+    x_norm_sq_mean: jax.Array
+    x_norm_sq_se: jax.Array
+    diverged_fraction: jax.Array
+    loss_q10: jax.Array
+    loss_median: jax.Array
+    loss_q90: jax.Array
+
+
+class _Free(NamedTuple):
+    state: object
+    norm: jax.Array  # ‖x − x*‖² per path, carried so that no step recomputes it
+    diverged: jax.Array
+    anchor: jax.Array  # ‖x_{K0} − x*‖² (0: not usable at K0)
+    last_norm: jax.Array  # ‖x − x*‖² at the last step where the path was usable
+    last_step: jax.Array
+
+
+class _Clones(NamedTuple):
+    state: object
+    norm: jax.Array
+    blown: jax.Array  # a clone overflowed: the population stops counting
 
 
 def path_keys(key, n_paths: int, offset: int = 0):
@@ -49,120 +96,212 @@ def path_keys(key, n_paths: int, offset: int = 0):
     return jax.vmap(lambda i: jr.fold_in(key, i))(jnp.arange(offset, offset + n_paths))
 
 
-def save_info(problem, state: PathState) -> SaveInfo:
-    alive = ~state.diverged
-    loss = jax.vmap(problem.loss)(state.x)
-    grad = jax.vmap(problem.gradient)(state.x)
+def resample_key(key, block_index):
+    """The key of the clones' resampling uniforms of one block (disjoint from path keys)."""
+    return jr.fold_in(jr.fold_in(key, _INIT_TAG), block_index)
+
+
+def _where(mask, new, old):
+    """Select per path over a state pytree (mask has shape (P,))."""
+    return jtu.tree_map(
+        lambda a, b: jnp.where(jnp.reshape(mask, mask.shape + (1,) * (a.ndim - 1)), a, b), new, old
+    )
+
+
+def _take(tree, index):
+    return jtu.tree_map(lambda a: a[index], tree)
+
+
+def save_info(model, positions, diverged, valid) -> SaveInfo:
+    """Means, SEs and quantiles over the live free paths (a diverged path counts as +inf in
+    the quantiles: the typical path, meaningful under heavy tails where the mean is not)."""
+    problem = model.problem
+    alive = valid & ~diverged
+    loss = jax.vmap(problem.loss)(positions)
+    grad = jax.vmap(problem.gradient)(positions)
     grad_sq = jnp.sum(grad * grad, axis=-1)
-    x_sq = jnp.sum(state.x * state.x, axis=-1)
-    loss_mean, loss_se = masked_mean_se(loss, alive & jnp.isfinite(loss))
-    g_mean, g_se = masked_mean_se(grad_sq, alive & jnp.isfinite(grad_sq))
-    x_mean, x_se = masked_mean_se(x_sq, alive)
-    fraction = jnp.mean(state.diverged.astype(state.x.dtype))
-    # Quantiles over *all* paths, a diverged one counting as +inf: the typical path, which
-    # heavy tails (e.g. DSGD under Cauchy noise) leave meaningful when the mean is not.
+    offset = positions - problem.minimizer().astype(positions.dtype)[None, :]
+    x_sq = jnp.sum(offset * offset, axis=-1)
+    loss_mean, loss_se = _mean_se(loss, alive & jnp.isfinite(loss))
+    g_mean, g_se = _mean_se(grad_sq, alive & jnp.isfinite(grad_sq))
+    x_mean, x_se = _mean_se(x_sq, alive)
+    n_valid = jnp.sum(valid).astype(positions.dtype)
+    fraction = jnp.sum((valid & diverged).astype(positions.dtype)) / n_valid
     typical = jnp.where(alive & jnp.isfinite(loss), loss, jnp.inf)
-    q10, median, q90 = jnp.quantile(typical, jnp.asarray([0.1, 0.5, 0.9], loss.dtype), method="lower")
+    typical = jnp.where(valid, typical, jnp.nan)  # padding sorts last
+    q = jnp.asarray([0.1, 0.5, 0.9], loss.dtype)
+    q10, median, q90 = jnp.nanquantile(typical, q, method="lower")
     return SaveInfo(loss_mean, loss_se, g_mean, g_se, x_mean, x_se, fraction, q10, median, q90)
 
 
-def advance_paths(
-    step_fn, x, norm, diverged, keys, k, learning_rate, *, schedule, divergence_bound, active=True
-):
-    """One step of every path, shared by :func:`run_paths` and the sweep's block kernel.
-
-    ``step_fn`` is ``model.step`` vmapped over paths; ``norm`` is ‖x_k‖² per path, carried
-    from step to step (no step recomputes it). Returns ``(x, norm, diverged, norm_new, use)``:
-    the new positions (diverged paths stay frozen) and their ‖x‖², the updated divergence
-    flags, ‖x_{k+1}‖² of every path's proposed step, and ``use``, the paths alive at step k
-    whose next state is finite (those entering the one-step ratio R_k with ``norm_new`` over
-    the input ``norm``).
-    """
-    dtype = x.dtype
-    multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
-    step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
-    x_new = step_fn(step_keys, x, learning_rate, multiplier)
-    norm_new = jnp.sum(x_new * x_new, axis=-1)
-    finite = jnp.isfinite(norm_new)
-    live = (~diverged) & active
-    use = live & finite
-    blown = live & ((~finite) | (norm_new > divergence_bound**2))
-    x = jnp.where(use[:, None], x_new, x)
-    return x, jnp.where(use, norm_new, norm), diverged | blown, norm_new, use
+def _mean_se(values, mask):
+    count, mean, m2 = masked_moments(values, mask)
+    n = jnp.maximum(count, 1).astype(values.dtype)
+    se = jnp.sqrt(m2 / jnp.maximum(n - 1, 1) / n)
+    return jnp.where(count > 0, mean, jnp.inf), jnp.where(count > 1, se, 0.0)
 
 
-class RunResult(NamedTuple):
-    """Outputs of :func:`run_paths`: saved statistics (n_saves + 1, ...), the one-step ratio sums
-    that enter the growth rate (window, or every step as fallback), and whether any path
-    diverged. The growth rate itself is computed on the host by ``growth_rate_numpy``."""
-
-    saves: SaveInfo
-    ratios: RatioAccumulator
-    any_diverged: jnp.ndarray
-
-
-def run_paths(
+def run_block(
     model,
     x0,
     learning_rate,
     keys,
+    valid,
+    divergence_bound,
+    window_start,
+    resampling_key,
     *,
     steps: int,
-    save_every: int,
-    schedule,
-    divergence_bound,
-    ratio_start: int,
-) -> RunResult:
-    """Run the paths with keys ``keys`` (P,) from ``x0`` (P, d) for ``steps`` steps.
+    schedule=None,
+    save_every: int | None = None,
+    pooled: bool = False,
+):
+    """Run one block of paths and reduce it.
 
-    ``learning_rate`` is a traced scalar (vmapping over it runs a learning-rate grid in one
-    program). Ratios R_k enter the growth rate for k >= ``ratio_start``.
+    **Arguments:** `model` (an sdejax model), `x0` (P, d), `learning_rate` (scalar, traced),
+    `keys` (P,) path keys, `valid` (P,) which paths are real (the rest pad the block),
+    `divergence_bound` (a free path is diverged once ‖x − x*‖ exceeds it or is non-finite),
+    `window_start` K0 (traced int: the almost-sure exponent is measured from step K0, the
+    host measures the mean-square one from the per-step values), `resampling_key`.
+    Static: `steps`, `schedule` (k ↦ η_k), `save_every` (None: no statistics over time),
+    `pooled` (also return the legacy pooled sums).
+
+    **Returns:** ``(BlockStats, saves)``; ``saves`` is a :class:`SaveInfo` of arrays over the
+    save points 0, save_every, …, steps, or None.
     """
     dtype = x0.dtype
     learning_rate = jnp.asarray(learning_rate, dtype)
-    n_blocks = -(-steps // save_every)
-    step_fn = jax.vmap(model.step, in_axes=(0, 0, None, None))
+    window_start = jnp.asarray(window_start, jnp.int32)
+    floor = usable_floor(dtype)
+    center = model.problem.minimizer().astype(dtype)
+    n_paths = x0.shape[0]
+    n_valid = jnp.sum(valid.astype(jnp.int32))
+    index = jnp.arange(n_paths)
 
-    def one_step(state: PathState, k):
-        norm_old = state.norm_sq
-        x, norm_sq, diverged, norm_new, use = advance_paths(
-            step_fn,
-            state.x,
-            norm_old,
-            state.diverged,
-            keys,
-            k,
-            learning_rate,
-            schedule=schedule,
-            divergence_bound=divergence_bound,
-            active=k < steps,
+    def distance(state):
+        offset = jax.vmap(model.position)(state) - center[None, :]
+        return jnp.sum(offset * offset, axis=-1)
+
+    step_paths = jax.vmap(model.step, in_axes=(0, 0, None, None))
+    # The population axis is mapped, the keys are not: each variate is drawn once for both.
+    step_both = jax.vmap(step_paths, in_axes=(None, 0, None, None))
+
+    init_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, _INIT_TAG)
+    state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, x0, learning_rate)
+    norm0 = distance(state0)
+    zeros = jnp.zeros_like(norm0)
+    free0 = _Free(state0, norm0, valid & ~jnp.isfinite(norm0), zeros, norm0, jnp.zeros(n_paths, jnp.int32))
+    clones0 = _Clones(state0, norm0, jnp.zeros((), bool))
+
+    def one_step(carry, k):
+        free, clones = carry
+        active = k < steps
+        multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
+        step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
+        both = jtu.tree_map(lambda a, b: jnp.stack([a, b]), free.state, clones.state)
+        moved = step_both(step_keys, both, learning_rate, multiplier)
+        moved_free, moved_clones = _take(moved, 0), _take(moved, 1)
+
+        # free paths: diverged ones stay frozen
+        norm_new = distance(moved_free)
+        finite = jnp.isfinite(norm_new)
+        live = valid & ~free.diverged & active
+        use = live & finite
+        blown = live & (~finite | (norm_new > divergence_bound**2))
+        at_start = (k == window_start) & live & (free.norm >= floor)
+        good = use & (norm_new >= floor)
+        new_free = _Free(
+            _where(use, moved_free, free.state),
+            jnp.where(use, norm_new, free.norm),
+            free.diverged | blown,
+            jnp.where(at_start, free.norm, free.anchor),
+            jnp.where(good, norm_new, free.last_norm),
+            jnp.where(good, (k + 1).astype(jnp.int32), free.last_step),
         )
-        in_window = k >= ratio_start
-        numerator = jnp.sum(jnp.where(use, norm_new, 0.0))
-        denominator = jnp.sum(jnp.where(use, norm_old, 0.0))
-        ratios = state.ratios.add(numerator, denominator, in_window & (k < steps))
-        ratios_all = state.ratios_all.add(numerator, denominator, k < steps)
-        return PathState(x, diverged, norm_sq, ratios, ratios_all), None
 
-    def block(state, b):
-        ks = b * save_every + jnp.arange(save_every)
-        state, _ = jax.lax.scan(one_step, state, ks)
-        return state, save_info(model.problem, state)
+        # clones: weight, estimate W_k, resample
+        clone_norm = distance(moved_clones)
+        clone_finite = jnp.isfinite(clone_norm)
+        alive = active & ~clones.blown
+        above = valid & (clones.norm >= floor)
+        weight = jnp.where(above & clone_finite, clone_norm / jnp.where(above, clones.norm, 1.0), 0.0)
+        total = fixed_order_sum(weight)
+        overflow = alive & jnp.any(valid & ~clone_finite)
+        usable = alive & ~overflow & (jnp.sum(above.astype(jnp.int32)) == n_valid) & (total > 0)
+        mean_weight = total / n_valid.astype(dtype)
+        log_growth = jnp.where(usable, jnp.log(jnp.where(usable, mean_weight, 1.0)), 0.0)
+        resample = alive & ~overflow & (total > 0) & jnp.isfinite(total)
+        u = jr.uniform(jr.fold_in(resampling_key, k), (), dtype)
+        cumulative = jnp.cumsum(weight) / jnp.where(resample, total, 1.0)
+        positions = (index.astype(dtype) + u) / n_valid.astype(dtype)
+        parent = jnp.minimum(jnp.searchsorted(cumulative, positions, side="right"), n_valid - 1)
+        parent = jnp.where(resample & (index < n_valid), parent, index)
+        kept = _where(jnp.broadcast_to(alive, (n_paths,)), moved_clones, clones.state)
+        kept_norm = jnp.where(alive, clone_norm, clones.norm)
+        new_clones = _Clones(_take(kept, parent), kept_norm[parent], clones.blown | overflow)
 
-    norm0 = jnp.sum(x0 * x0, axis=-1)
-    init = PathState(
-        x0,
-        ~jnp.isfinite(norm0),
-        norm0,
-        RatioAccumulator.zeros(dtype),
-        RatioAccumulator.zeros(dtype),
+        if pooled:
+            sums = (
+                fixed_order_sum(jnp.where(use, norm_new, 0.0)),
+                fixed_order_sum(jnp.where(use, free.norm, 0.0)),
+            )
+        else:
+            sums = (None, None)
+        return (new_free, new_clones), (log_growth, usable) + sums
+
+    if save_every is None:
+        (free, clones), per_step = jax.lax.scan(one_step, (free0, clones0), jnp.arange(steps))
+        saves = None
+    else:
+        n_saves = -(-steps // save_every)
+
+        def block(carry, b):
+            carry, out = jax.lax.scan(one_step, carry, b * save_every + jnp.arange(save_every))
+            free = carry[0]
+            info = save_info(model, jax.vmap(model.position)(free.state), free.diverged, valid)
+            return carry, (out, info)
+
+        first = save_info(model, jax.vmap(model.position)(state0), free0.diverged, valid)
+        (free, clones), (per_step, infos) = jax.lax.scan(block, (free0, clones0), jnp.arange(n_saves))
+        per_step = jtu.tree_map(
+            lambda a: jnp.reshape(a, (a.shape[0] * a.shape[1],) + a.shape[2:])[:steps], per_step
+        )
+        saves = jtu.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, infos)
+    log_growth, usable, pooled_num, pooled_den = per_step
+
+    # Almost-sure exponent of each free path: (log‖x_last − x*‖² − log‖x_start − x*‖²) per unit
+    # time, from K0 when the path was usable there, else from step 0 (a path that underflowed
+    # or diverged before the window).
+    from_window = (free.anchor > 0) & (free.last_step > window_start)
+    from_zero = (norm0 >= floor) & jnp.isfinite(norm0) & (free.last_step > 0)
+    measured = valid & (from_window | from_zero)
+    start_norm = jnp.where(from_window, free.anchor, norm0)
+    start_step = jnp.where(from_window, window_start, 0)
+    elapsed = jnp.maximum(free.last_step - start_step, 1).astype(dtype) * learning_rate
+    safe = lambda v: jnp.where(measured, v, 1.0)  # noqa: E731
+    exponent = (jnp.log(safe(free.last_norm)) - jnp.log(safe(start_norm))) / elapsed
+    as_count, as_mean, as_m2 = masked_moments(exponent, measured)
+
+    positions = jax.vmap(model.position)(free.state)
+    loss = jax.vmap(model.problem.loss)(positions)
+    alive = valid & ~free.diverged & jnp.isfinite(loss)
+    loss_count, loss_mean, loss_m2 = masked_moments(loss, alive)
+    n_diverged = jnp.sum((valid & free.diverged).astype(jnp.int32))
+    stats = BlockStats(
+        log_growth,
+        usable,
+        clones.blown,
+        as_count,
+        as_mean,
+        as_m2,
+        loss_count,
+        loss_mean,
+        loss_m2,
+        n_diverged,
+        pooled_num,
+        pooled_den,
     )
-    first = save_info(model.problem, init)
-    state, saves = jax.lax.scan(block, init, jnp.arange(n_blocks))
-    saves = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, saves)
-    window = state.ratios.count > 0
-    ratios = jax.tree_util.tree_map(lambda w, a: jnp.where(window, w, a), state.ratios, state.ratios_all)
-    return RunResult(saves, ratios, jnp.any(state.diverged))
+    return stats, saves
 
 
 def save_steps(steps: int, save_every: int):

@@ -1,19 +1,43 @@
-"""``simulate``: many paths of one model, reduced on the fly to statistics over time."""
+"""``simulate``: many paths of one model at one learning rate, statistics over time.
+
+It is a sweep of one cell with one learning rate and one block of all ``n_paths`` paths, run by
+the same kernel (``_kernel.run_block``) and reduced by the same estimators
+(``_estimators.TaskAccumulator``) as :func:`sdejax.stability_sweep`, with statistics saved
+every ``save_every`` steps.
+"""
 
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from .._models import make_model
-from . import _config as cfg
-from ._kernel import path_keys, run_paths, save_steps
+from .._results._assemble import describe_variables
 from .._results._metadata import provenance
-from ._statistics import growth_rate_numpy
+from . import _config as cfg
+from ._estimators import TaskAccumulator
+from ._kernel import path_keys, resample_key, run_block, save_steps
 
-_run_compiled = eqx.filter_jit(run_paths)
+
+@eqx.filter_jit
+def _run(model, x0, learning_rate, keys, bound, window_start, resampling, *, steps, schedule, save_every):
+    valid = jnp.ones(x0.shape[:1], bool)
+    return run_block(
+        model,
+        x0,
+        learning_rate,
+        keys,
+        valid,
+        bound,
+        window_start,
+        resampling,
+        steps=steps,
+        schedule=schedule,
+        save_every=save_every,
+    )
 
 
 def simulate(
@@ -40,35 +64,37 @@ def simulate(
     The model is ``"discrete"`` (the algorithm itself) or an SDE model (``"sme1"``, ``"sme2"``,
     ``"corrected"``), all derived from the same ``algorithm``, ``problem`` and ``noise``.
     Paths are vmapped, steps scanned, and statistics reduced on the fly: memory is
-    O(n_paths × d) whatever ``steps`` is.
+    O(n_paths × state) whatever ``steps`` is.
 
     **Arguments:**
     - `algorithm`, `problem`, `noise`: sdejax values (e.g. ``DCSGD(RandK(2), 8)``,
       ``Quadratic(jnp.ones(10))``, ``AffineGaussianNoise(0.0, 0.1)``).
-    - `x0`: start, shape (d,) for every path or (n_paths, d); finite.
+    - `x0`: start, shape (d,) for every path or (n_paths, d); finite. Computation runs in the
+      floating dtype of x0 (the components' parameters are cast to it).
     - `learning_rate`: the base rate η > 0 (a traced value: a new η does not recompile).
     - `steps`: number of iterations k (SDE time kη).
     - `n_paths`: number of independent paths; path p uses ``fold_in(key, p)``.
     - `key`: a ``jax.random`` key.
-    - `schedule`: optional dimensionless schedule k ↦ η_k (any optax schedule); the step is
-      η·η_k.
+    - `schedule`: optional dimensionless schedule k ↦ η_k >= 0 (any optax schedule); the step
+      is η·η_k.
     - `save_every`: statistics are saved at steps 0, save_every, …, steps.
     - `sde_substeps`: SDE models integrate with dt = η / sde_substeps.
-    - `divergence_bound`: a path is diverged (frozen, excluded from means) once ‖x‖ exceeds
-      it or is non-finite; default 1e6 · max(1, max ‖x0‖).
-    - `burn_in`: fraction of the steps skipped before the one-step ratios enter the
-      mean-square growth rate.
+    - `divergence_bound`: a path is diverged (frozen, excluded from means) once ‖x − x*‖
+      exceeds it or is non-finite; default 1e6 · max(1, max ‖x0‖).
+    - `burn_in`: fraction of the steps skipped before growth rates are measured.
     - `sampling`: discrete model only: ``"per_worker"``, ``"aggregate"`` (exact O(d) sampler of
       the workers' average) or ``"auto"``; the resolved choice is the ``sampling`` attribute.
     - `model_options`: extra keyword arguments for the model class.
 
     **Returns:** an ``xarray.Dataset`` over coordinate ``time`` (t = kη; ``step`` holds k) with
     ``loss_mean``, ``loss_se``, ``grad_norm_sq_mean``, ``grad_norm_sq_se``,
-    ``x_norm_sq_mean``, ``x_norm_sq_se``, ``diverged_fraction``, ``loss_q10``, ``loss_median``,
-    ``loss_q90`` (quantiles over all paths, a diverged path counting as +inf), and the scalars
-    ``ms_growth_rate``, ``ms_growth_rate_se`` (model.md §7) and ``ms_ratio_mean``,
-    ``ms_ratio_se`` (the mean one-step ratio Σ‖x_{k+1}‖²/Σ‖x_k‖²). When every path has diverged
-    the means are +inf, never NaN.
+    ``x_norm_sq_mean``, ``x_norm_sq_se`` (‖x − x*‖², x* the problem's minimizer),
+    ``diverged_fraction``, ``loss_q10``, ``loss_median``, ``loss_q90`` (quantiles over all
+    paths, a diverged path counting as +inf), and the scalars ``ms_growth_rate``,
+    ``ms_growth_rate_se``, ``ms_ratio_mean``, ``ms_ratio_se``, ``as_growth_rate``,
+    ``as_growth_rate_se`` (``docs/theory.md`` §7; the n_paths paths form one population of
+    the mean-square estimator), with CF ``long_name`` and ``units``. When every path has
+    diverged the means are +inf, never NaN.
 
     ```python
     ds = sdejax.simulate(sdejax.DCSGD(sdejax.RandK(2), 8), sdejax.Quadratic(jnp.ones(10)),
@@ -82,33 +108,41 @@ def simulate(
     cfg.check_counts(owner, steps=steps, n_paths=n_paths, save_every=save_every)
     eta = cfg.check_learning_rate(learning_rate, owner)
     burn_in = cfg.check_fraction("burn_in", burn_in, owner)
+    cfg.check_schedule(schedule, steps, owner)
     x = cfg.check_x0(x0, problem, n_paths, owner)
+    dtype = x.dtype
     bound = cfg.divergence_bound_for(x, divergence_bound, owner)
     options = cfg.model_options(model, sde_substeps, sampling, model_options, owner)
-    the_model = make_model(model, algorithm, problem, noise, **options)
-    keys = path_keys(_as_key(key, owner), n_paths)
-    result = _run_compiled(
+    the_model = cast_floating(make_model(model, algorithm, problem, noise, **options), dtype)
+    key = as_key(key, owner)
+    window_start = int(burn_in * steps)
+    stats, saves = _run(
         the_model,
         x,
-        jnp.asarray(eta, x.dtype),
-        keys,
+        jnp.asarray(eta, dtype),
+        path_keys(key, n_paths),
+        jnp.asarray(bound, dtype),
+        jnp.asarray(window_start, jnp.int32),
+        resample_key(key, 0),
         steps=steps,
-        save_every=save_every,
         schedule=schedule,
-        divergence_bound=jnp.asarray(bound, x.dtype),
-        ratio_start=int(burn_in * steps),
+        save_every=save_every,
     )
+    accumulator = TaskAccumulator(1, 1, window_start, dtype)
+    accumulator.add(jax.tree_util.tree_map(lambda a: np.asarray(a)[None, None], stats))
+    final = accumulator.finalize(np.asarray([eta]), n_paths)
     steps_saved = np.asarray(save_steps(steps, save_every))
     coords = {"time": steps_saved * eta, "step": ("time", steps_saved)}
-    data = {name: ("time", np.asarray(value)) for name, value in result.saves._asdict().items()}
-    growth = growth_rate_numpy(
-        *(np.asarray(v)[None] for v in result.ratios[:3]),
-        np.asarray([eta], x.dtype),
-        np.asarray(result.any_diverged)[None],
-    )
-    names = ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se")
-    for name, value in zip(names, growth, strict=True):
-        data[name] = ((), value[0])
+    data = {name: ("time", np.asarray(value)) for name, value in saves._asdict().items()}
+    for name in (
+        "ms_growth_rate",
+        "ms_growth_rate_se",
+        "ms_ratio_mean",
+        "ms_ratio_se",
+        "as_growth_rate",
+        "as_growth_rate_se",
+    ):
+        data[name] = ((), final[name][0])
     attrs = provenance(
         algorithm=algorithm,
         problem=problem,
@@ -121,16 +155,26 @@ def simulate(
         schedule=schedule,
         divergence_bound=bound,
         burn_in=burn_in,
-        dtype=str(x.dtype),
+        dtype=str(dtype),
         **{**options, "sampling": getattr(the_model, "sampling", "n/a")},
     )
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return describe_variables(xr.Dataset(data, coords=coords, attrs=attrs))
 
 
-def _as_key(key, owner):
+def cast_floating(tree, dtype):
+    """Cast every floating array leaf of ``tree`` (a model, or stacked parameters) to ``dtype``:
+    computation runs in the dtype of x0."""
+
+    def cast(leaf):
+        if isinstance(leaf, (jax.Array, np.ndarray)) and jnp.issubdtype(leaf.dtype, jnp.floating):
+            return leaf.astype(dtype)
+        return leaf
+
+    return jax.tree_util.tree_map(cast, tree)
+
+
+def as_key(key, owner):
     """Accept a typed key (``jax.random.key``) or a legacy uint32 key (``PRNGKey``)."""
-    import jax
-
     dtype = getattr(key, "dtype", None)
     if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
         if key.shape == ():

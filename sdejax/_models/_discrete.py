@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import equinox as eqx
+import jax.numpy as jnp
 import jax.random as jr
 
 from .._algorithms import AbstractAlgorithm
@@ -54,7 +55,8 @@ class DiscreteModel(AbstractModel):
             true = self.problem.worker_gradients(x, n)  # (N, d): worker i's own ∇f_i
         else:
             true = self.problem.gradient(x)  # (d,), shared
-        gradients = true + self.noise.sample(key_noise, true, n)
+        noise = self.noise.sample(key_noise, true, n)
+        gradients = jnp.broadcast_to(true, noise.shape) + noise
         direction = self.algorithm.direction(key_algorithm, gradients, self.problem, self.noise)
         return x - (learning_rate * multiplier) * direction
 

@@ -50,9 +50,13 @@ class LossProblem(AbstractProblem):
             raise TypeError(f"LossProblem: `loss_fn` must be callable, got {loss_fn!r}.")
         check_int_at_least("dim", dim, 1, "LossProblem")
         if smoothness is not None and (not isinstance(smoothness, (tuple, list)) or len(smoothness) != 2):
-            raise ValueError(f"LossProblem: `smoothness` must be a pair (L0, L1) or None, got {smoothness!r}.")
+            raise ValueError(
+                f"LossProblem: `smoothness` must be a pair (L0, L1) or None, got {smoothness!r}."
+            )
         if smoothness is not None and not all(np.isfinite(float(c)) and float(c) >= 0 for c in smoothness):
-            raise ValueError(f"LossProblem: `smoothness` constants must be finite and >= 0, got {smoothness!r}.")
+            raise ValueError(
+                f"LossProblem: `smoothness` constants must be finite and >= 0, got {smoothness!r}."
+            )
         if n_workers is not None:
             check_int_at_least("n_workers", n_workers, 1, "LossProblem")
         if minimizer is not None:

@@ -60,7 +60,9 @@ class Quadratic(AbstractProblem):
             shifts = as_float_array(shifts)
         if basis is not None:
             if np.shape(basis) != (d, d):
-                raise ValueError(f"Quadratic: `basis` must have shape (d, d) = ({d}, {d}), got {np.shape(basis)}.")
+                raise ValueError(
+                    f"Quadratic: `basis` must have shape (d, d) = ({d}, {d}), got {np.shape(basis)}."
+                )
             if is_concrete(basis):
                 q = np.asarray(basis, float)
                 if not np.all(np.isfinite(q)) or not np.allclose(q.T @ q, np.eye(d), atol=1e-6):
