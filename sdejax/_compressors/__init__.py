@@ -1,4 +1,4 @@
-from ._base import AbstractCompressor as AbstractCompressor
+from ._base import AbstractCompressor as AbstractCompressor, CovarianceStructure as CovarianceStructure
 from ._bernoulli import BernoulliSparsifier as BernoulliSparsifier
 from ._dithering import RandomDithering as RandomDithering
 from ._identity import Identity as Identity

@@ -9,18 +9,20 @@ import jax.random as jr
 from jaxtyping import Array, Float
 
 from .._validation import as_float_array, check_in_interval
-from ._base import AbstractCompressor
+from ._base import AbstractCompressor, CovarianceStructure
 
 
 class BernoulliSparsifier(AbstractCompressor):
     """Keep each coordinate independently with probability p and scale it by 1/p.
 
-    Unbiased; requires 0 < p <= 1. ω = 1/p − 1 with equality; Cov_C(C(x)) = ω diag(x∘x).
+    Unbiased; requires 0 < p <= 1. ω = 1/p − 1 with equality; Cov_C(C(x)) = ω diag(x∘x), so the
+    second moment closes: S_C(G) = G + ω Diag(diag G) (``covariance_structure`` (ω, 0)).
     The keep-probability is an array leaf, so sweeping it does not recompile.
     """
 
     p: Float[Array, ""]
     is_unbiased: ClassVar[bool] = True
+    has_linear_second_moment: ClassVar[bool] = True
     has_diagonal_covariance: ClassVar[bool] = True
 
     def __init__(self, p):
@@ -36,3 +38,6 @@ class BernoulliSparsifier(AbstractCompressor):
 
     def variance(self, x):
         return self.omega(x.shape[-1]) * x * x
+
+    def covariance_structure(self, d):
+        return CovarianceStructure(self.omega(d), 0.0)

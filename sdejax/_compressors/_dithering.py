@@ -18,6 +18,8 @@ class RandomDithering(AbstractCompressor):
 
     Unbiased, ω = min(d/s², √d/s) (Alistarh et al., 2017). Given ‖x‖, coordinates are rounded
     independently: Cov_C(C(x)) = diag(‖x‖² (u − l)(l + 1 − u)/s²), u = s|x_j|/‖x‖, l = ⌊u⌋.
+    This is not quadratic in x, so the second moment does not close
+    (``has_linear_second_moment`` is False; exact second-moment analysis refuses it).
 
     **Arguments:**
     - `levels`: the number of levels s >= 1.

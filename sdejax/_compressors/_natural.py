@@ -15,7 +15,9 @@ class NaturalCompression(AbstractCompressor):
 
     For 2^a <= |x_j| < 2^(a+1): round up with probability (|x_j| − 2^a)/2^a, else down.
     Unbiased, ω = 1/8 (Horváth et al., 2019). Coordinates independent (diagonal covariance
-    (2^(a+1) − |x_j|)(|x_j| − 2^a)).
+    (2^(a+1) − |x_j|)(|x_j| − 2^a)). The variance is piecewise quadratic, not quadratic, in x,
+    so the second moment does not close (``has_linear_second_moment`` is False): exact
+    second-moment analysis refuses it (use Monte Carlo, ``sdejax.stability_sweep``).
     """
 
     is_unbiased: ClassVar[bool] = True

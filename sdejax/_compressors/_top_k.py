@@ -16,7 +16,9 @@ class TopK(AbstractCompressor):
     """Keep the k coordinates of largest magnitude, unscaled.
 
     Deterministic and biased, so ``omega`` is ``inf``; contractive:
-    ‖C(x) − x‖² <= (1 − δ)‖x‖² with δ = k/d (``contraction(d)``). Requires 0 < k <= d.
+    ‖C(x) − x‖² <= (1 − δ)‖x‖² with δ = k/d (``contraction(d)``). Requires 0 < k <= d
+    (``omega`` and ``contraction`` raise a ValueError naming k and d otherwise). Its second moment
+    does not close (``has_linear_second_moment`` is False).
     """
 
     k: int = eqx.field(static=True)
@@ -36,8 +38,10 @@ class TopK(AbstractCompressor):
         return jnp.zeros_like(x).at[index].set(x[index])
 
     def omega(self, d):
+        self.check_dim(d)
         return float("inf")
 
     def contraction(self, d):
         """δ = k/d with ‖C(x) − x‖² <= (1 − δ)‖x‖²."""
+        self.check_dim(d)
         return self.k / d

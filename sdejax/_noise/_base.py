@@ -1,25 +1,50 @@
-"""The gradient-noise interface (model.md §2).
+"""The gradient-noise interface (docs/theory.md §2).
 
-Worker i's stochastic gradient is g_i = ∇f(x) + Z_i with Z_i = s_i(x) ∘ T_i, where T_i has
+Worker i's stochastic gradient is g_i = ∇f_i(x) + Z_i with Z_i = s_i(x) ∘ T_i, where T_i has
 i.i.d. standard coordinates (symmetric about 0) and s_i(x) is the per-worker, per-coordinate
 scale. A concrete noise model fills in the standard distribution (sampler, CDF, density,
-variance) and the scale; everything else (sign means for DSignSGD, covariances for the SDE
-models) is derived here once.
+variance), the scale and its covariance declaration; everything else (sign means for DSignSGD,
+covariances for the SDE models) is derived here once.
 """
 
 from __future__ import annotations
 
 import abc
+from typing import NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_workers_match
 
 
+class NoiseCovariance(NamedTuple):
+    """Cov(Z_i | ∇f_i) = (``constant``_i + ``homogeneous``_i ‖∇f_i‖²) I, both of shape (n_workers,).
+
+    For a random gradient with E[∇f_i ∇f_iᵀ] = G the covariance is therefore
+    ``constant``_i I + ``homogeneous``_i tr(G) I: a constant (additive) part and a part linear
+    in G. ``constant`` is ``inf`` where the variance does not exist (Student-t, ν <= 2).
+    """
+
+    constant: Array
+    homogeneous: Array
+
+
 class AbstractNoise(eqx.Module):
-    """Additive, coordinate-independent, symmetric gradient noise with per-worker scales."""
+    """Additive, coordinate-independent, symmetric gradient noise with per-worker scales.
+
+    Declares its guarantees:
+
+    - ``is_additive``: the covariance never depends on the gradient (no homogeneous part);
+    - ``covariance_coefficients(n_workers)``: the covariance as a function of the gradient's
+      second moment (:class:`NoiseCovariance`);
+    - ``sign_probability``/``sign_mean``: the law of sign(∇f_i + Z_i) (DSignSGD), from the
+      standard CDF.
+    """
+
+    is_additive: eqx.AbstractClassVar[bool]
 
     # ----------------------------------------------------------------- slots to fill in
     @abc.abstractmethod
@@ -50,6 +75,10 @@ class AbstractNoise(eqx.Module):
         """
 
     @abc.abstractmethod
+    def covariance_coefficients(self, n_workers: int) -> NoiseCovariance:
+        """The per-worker (constant, homogeneous) coefficients of :class:`NoiseCovariance`."""
+
+    @abc.abstractmethod
     def per_worker_parameters(self) -> dict[str, Array]:
         """The parameters that may be per-worker arrays, by name (for shape checks)."""
 
@@ -60,7 +89,7 @@ class AbstractNoise(eqx.Module):
             check_workers_match(name, value, n_workers, type(self).__name__)
 
     def density_at_zero(self) -> Array:
-        """p(0) of the standard noise T (enters the DSignSGD floor, model.md §7 H4)."""
+        """p(0) of the standard noise T (enters the DSignSGD floor, docs/theory.md §6 H4)."""
         return self.standard_density(jnp.zeros(()))
 
     def sample(self, key: PRNGKeyArray, gradient: Float[Array, "*n d"], n_workers: int):
@@ -77,26 +106,52 @@ class AbstractNoise(eqx.Module):
         """Whether every worker's noise has a finite variance (a boolean array)."""
         return jnp.all(jnp.isfinite(self.standard_variance()))
 
-    def sign_mean(self, gradient, n_workers: int):
-        """m_i = E sign(∇f + Z_i) = 2F(∇f/s_i) − 1, shape (n_workers, d) (model.md §5.2).
+    def sign_probability(self, gradient, n_workers: int):
+        """q_i = P(∇f_i + Z_i > 0) = F(∇f_i/s_i) coordinate-wise, shape (n_workers, d).
 
-        A zero scale gives sign(∇f) (noise-free worker).
+        ``gradient`` is (d,) (shared) or (n_workers, d). A zero scale (noise-free worker) gives
+        (1 + sign ∇f_i)/2. Differentiable everywhere in the gradient: the derivative of F is the
+        density (a custom JVP; autodiff through the Student-t CDF gives 0·∞ at 0).
         """
-        s = self.noise_scale(gradient, n_workers)
-        g = jnp.broadcast_to(gradient[None, :], s.shape)
-        safe = jnp.where(s > 0, s, 1.0)
-        m = 2.0 * self.standard_cdf(g / safe) - 1.0
-        return jnp.where(s > 0, m, jnp.sign(g))
+        scale = self.noise_scale(gradient, n_workers)
+        g = jnp.broadcast_to(gradient, scale.shape)
+        positive = scale > 0
+        safe = jnp.where(positive, scale, 1.0)
+        q = _standard_cdf(self, g / safe)
+        return jnp.where(positive, q, 0.5 * (1.0 + jnp.sign(g)))
 
-    def sign_mean_derivative(self, gradient, n_workers: int):
-        """∂m_i/∂(∇f)_j at fixed scale = 2 p(∇f/s_i)/s_i, shape (n_workers, d)."""
-        s = self.noise_scale(gradient, n_workers)
-        g = jnp.broadcast_to(gradient[None, :], s.shape)
-        safe = jnp.where(s > 0, s, 1.0)
-        return jnp.where(s > 0, 2.0 * self.standard_density(g / safe) / safe, 0.0)
+    def sign_mean(self, gradient, n_workers: int):
+        """m_i = E sign(∇f_i + Z_i) = 2F(∇f_i/s_i) − 1, shape (n_workers, d) (docs/theory.md §5).
+
+        The one definition of DSignSGD's sign mean (SDE drifts, diffusions and the aggregate
+        sampler all use it or ``sign_probability``); a zero scale gives sign(∇f_i); its
+        derivative in the gradient is 2 p(∇f_i/s_i)/s_i, finite at 0 for every noise model.
+        """
+        return 2.0 * self.sign_probability(gradient, n_workers) - 1.0
+
+
+@jax.custom_jvp
+def _standard_cdf(noise, u):
+    """F(u) = P(T <= u) of the standard noise, with the density as its derivative."""
+    return noise.standard_cdf(u)
+
+
+@_standard_cdf.defjvp
+def _standard_cdf_jvp(primals, tangents):
+    # d/du F(u) = p(u). Autodiff through the Student-t CDF (a regularized incomplete beta of
+    # u²/(ν + u²)) gives 0·∞ = NaN at u = 0; the density is finite there. The noise parameters
+    # are not differentiated (their tangent is dropped).
+    noise, u = primals
+    _, u_dot = tangents
+    return _standard_cdf(noise, u), noise.standard_density(u) * u_dot
 
 
 def per_worker(value, n_workers: int):
     """Broadcast a scalar or (n_workers,) parameter to shape (n_workers, 1)."""
     value = jnp.asarray(value)
     return jnp.broadcast_to(jnp.reshape(value, (-1, 1)), (n_workers, 1))
+
+
+def per_worker_vector(value, n_workers: int):
+    """Broadcast a scalar or (n_workers,) parameter to shape (n_workers,)."""
+    return jnp.broadcast_to(jnp.reshape(jnp.asarray(value), (-1,)), (n_workers,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools as ft
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -13,7 +14,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._validation import as_float_array, check_positive, check_worker_shape, is_concrete
-from ._base import AbstractNoise, per_worker
+from ._base import AbstractNoise, NoiseCovariance, per_worker, per_worker_vector
 
 # Integer ν up to this value use the exact sum-of-squared-normals construction (ν normals per
 # variate); larger or fractional ν fall back to jax.random.t (gamma-based, slow on CPU).
@@ -24,7 +25,8 @@ class StudentTNoise(AbstractNoise):
     """Z_i = σ_i T, T_j i.i.d. standard Student-t with ν degrees of freedom (model.md §2).
 
     ``scale`` σ is the scale of T, not its standard deviation (Var Z = σ²ν/(ν−2) for ν > 2,
-    infinite for ν <= 2). Sign mean m = sign(u) I_{u²/(ν+u²)}(½, ν/2) with u = ∇f/σ.
+    infinite for ν <= 2). Sign mean m = sign(u) I_{u²/(ν+u²)}(½, ν/2) with u = ∇f/σ. Additive:
+    ``covariance_coefficients`` is constant σ_i² ν_i/(ν_i − 2) (``inf`` for ν_i <= 2), homogeneous 0.
 
     Sampling is exact and fast where possible: ν = 1 (Cauchy) as tan(π(U − ½)); integer
     ν <= 32 as N / sqrt(χ²_ν/ν) with χ²_ν a sum of ν squared normals; otherwise
@@ -38,6 +40,7 @@ class StudentTNoise(AbstractNoise):
     df: Float[Array, "..."]
     scale: Float[Array, "..."]
     integer_df: int | None = eqx.field(static=True)
+    is_additive: ClassVar[bool] = True
 
     def __init__(self, df, scale=1.0):
         check_worker_shape("df", df, "StudentTNoise")
@@ -88,6 +91,13 @@ class StudentTNoise(AbstractNoise):
 
     def noise_scale(self, gradient, n_workers):
         return jnp.broadcast_to(per_worker(self.scale, n_workers), (n_workers, gradient.shape[-1]))
+
+    def covariance_coefficients(self, n_workers):
+        scale = per_worker_vector(self.scale, n_workers)
+        variance = per_worker_vector(self.standard_variance(), n_workers)
+        # A zero scale is a noise-free worker, even where Var T is infinite (0·∞ would be NaN).
+        constant = jnp.where(scale == 0, 0.0, scale**2 * variance)
+        return NoiseCovariance(constant, jnp.zeros_like(constant))
 
     def per_worker_parameters(self):
         return {"df": self.df, "scale": self.scale}

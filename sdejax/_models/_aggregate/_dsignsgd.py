@@ -19,7 +19,8 @@ class DSignSGDSampler(AbstractAggregateSampler):
         vote="mean":     u_j = (2 K_j − N)/N,
         vote="majority": u_j = sign(2 K_j − N).
 
-    A zero scale (noise-free workers) gives sign(∂_j f) exactly, as the per-worker path does.
+    q is the noise model's ``sign_probability`` (the one definition of the sign law). A zero
+    scale (noise-free workers) gives sign(∂_j f) exactly, as the per-worker path does.
     Covers every sdejax noise model (each declares its CDF: Gaussian, affine Gaussian,
     Student-t including Cauchy and non-integer ν, whose per-worker sampler is slow); requires
     identical workers and noise without atoms.
@@ -32,10 +33,8 @@ class DSignSGDSampler(AbstractAggregateSampler):
 
     def direction(self, key, gradient, algorithm, noise):
         n = algorithm.n_workers
-        scale = worker_scale(noise, gradient)
-        positive = scale > 0
-        safe = jnp.where(positive, scale, 1.0)
-        q = jnp.clip(noise.standard_cdf(gradient / safe), 0.0, 1.0)
+        positive = worker_scale(noise, gradient) > 0
+        q = jnp.clip(noise.sign_probability(gradient, 1)[0], 0.0, 1.0)
         count = binomial(key, n, q, gradient.shape, gradient.dtype)
         vote = (2.0 * count - n) / n
         if algorithm.vote == "majority":

@@ -1,4 +1,4 @@
-"""The exact O(d) square root of a diagonal-minus-rank-one covariance (model.md §5.1)."""
+"""Exact square roots of diagonal-minus-low-rank covariances in O(d) (docs/theory.md §5)."""
 
 from __future__ import annotations
 
@@ -40,4 +40,38 @@ def diagonal_minus_rank_one_root(diagonal, c, u) -> lx.FunctionLinearOperator:
     gamma = 1.0 / (1.0 + jnp.sqrt(1.0 - norm_sq))
     root = _DiagonalMinusRankOneRoot(jnp.sqrt(jnp.where(positive, diagonal, 0.0)), v, gamma)
     structure = jax.ShapeDtypeStruct(u.shape, u.dtype)
+    return lx.FunctionLinearOperator(root, structure, closure_convert=False)
+
+
+class _DiagonalMinusLowRankRoot(eqx.Module):
+    """w ↦ D^{1/2}(w − P(γ ∘ (Pᵀ w))): the map of L = D^{1/2}(I − P diag(γ) Pᵀ), O(d R)."""
+
+    root_diagonal: Float[Array, " d"]
+    basis: Float[Array, "d r"]
+    gamma: Float[Array, " r"]
+
+    def __call__(self, w):
+        return self.root_diagonal * (w - self.basis @ (self.gamma * (self.basis.T @ w)))
+
+
+def diagonal_minus_low_rank_root(diagonal, c, rows) -> lx.FunctionLinearOperator:
+    """A factor L with L Lᵀ = diag(D) − c Σ_r u_r u_rᵀ (the rows u_r of ``rows``), in O(d R).
+
+    The rank-R generalisation of :func:`diagonal_minus_rank_one_root` (heterogeneous workers
+    with rand-k: one rank-one term per worker). With V = √c D^{−1/2} Uᵀ (d × R) and its thin
+    SVD V = P diag(s) Rᵀ, L = D^{1/2}(I − P diag(γ) Pᵀ), γ = s²/(1 + √(1 − s²)): then
+    (I − PγPᵀ)² = I − P diag(2γ − γ²) Pᵀ = I − P diag(s²) Pᵀ = I − V Vᵀ, so
+    L Lᵀ = D − c UᵀU exactly. Requires diag(D) − c UᵀU ⪰ 0 (s <= 1; clipped against rounding);
+    coordinates with D_j = 0 must have u_rj = 0 and get a zero row.
+
+    **Arguments:** `diagonal` D (d,) >= 0, `c` >= 0, `rows` U (R, d).
+    """
+    positive = diagonal > 0
+    safe = jnp.where(positive, diagonal, 1.0)
+    v = jnp.where(positive[:, None], jnp.sqrt(c) * rows.T / jnp.sqrt(safe)[:, None], 0.0)
+    basis, s, _ = jnp.linalg.svd(v, full_matrices=False)
+    s2 = jnp.minimum(s * s, 1.0)
+    gamma = s2 / (1.0 + jnp.sqrt(1.0 - s2))
+    root = _DiagonalMinusLowRankRoot(jnp.sqrt(jnp.where(positive, diagonal, 0.0)), basis, gamma)
+    structure = jax.ShapeDtypeStruct(diagonal.shape, diagonal.dtype)
     return lx.FunctionLinearOperator(root, structure, closure_convert=False)

@@ -12,7 +12,7 @@ import lineax as lx
 from ..._noise import AbstractNoise
 from ..._problems import AbstractProblem
 from ._coefficients import AbstractSDECoefficients
-from ._dsignsgd import sign_means
+from ._dsignsgd import worker_gradients
 
 
 def positive_count_distribution(q):
@@ -34,11 +34,12 @@ def positive_count_distribution(q):
 class MajorityVoteCoefficients(AbstractSDECoefficients):
     """DSignSGD(vote="majority"): u = sign(Σ_i sign(g_i)), coordinate-wise exact law.
 
-    Worker i's sign is +1 with probability q_i = (1 + m_i)/2 (continuous noise: never 0).
+    Worker i's sign is +1 with probability q_i (the noise model's ``sign_probability``, from
+    each worker's own gradient; continuous noise: never 0).
     With K the number of positive signs (Poisson-binomial, computed exactly), the vote has
     mean v = P(K > N/2) − P(K < N/2) and, coordinates being independent, covariance
     diag(1 − P(K = N/2) − v²) (a tie, possible for even N, gives 0). b = −v, L = diag(√S).
-    The curvature correction built on it is [reconstructed] (model.md §5.2).
+    The curvature correction built on it is [reconstructed] (docs/theory.md §5).
     """
 
     problem: AbstractProblem
@@ -52,8 +53,8 @@ class MajorityVoteCoefficients(AbstractSDECoefficients):
         self.n_workers = int(n_workers)
 
     def _vote(self, x):
-        m = sign_means(self.noise, self.problem.gradient(x), self.n_workers)
-        p = positive_count_distribution(0.5 * (1.0 + m))
+        gradients = worker_gradients(self.problem, x, self.n_workers)
+        p = positive_count_distribution(self.noise.sign_probability(gradients, self.n_workers))
         k = jnp.arange(self.n_workers + 1)[:, None]
         twice, n = 2 * k, self.n_workers
         mean = jnp.sum(jnp.where(twice > n, p, 0.0) - jnp.where(twice < n, p, 0.0), axis=0)
