@@ -1,4 +1,10 @@
-"""The ``sdejax`` command line: ``demo``, ``sweep``, ``plot``, ``example-config``."""
+"""The ``sdejax`` command line: ``demo``, ``sweep``, ``plot``, ``example-config``.
+
+A bad configuration, a bad option value or an unusable results file prints one line to stderr
+(the file, the key, the value and what is allowed) and exits with status 2; ``--debug`` shows the
+traceback instead. This module imports JAX only inside the commands that compute, so
+``--help``, ``--version`` and ``example-config`` start fast.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,21 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+USAGE_ERROR = 2  # exit status for a bad configuration or option, as argparse uses
+
+
+class CommandError(ValueError):
+    """A user-facing error of a command: printed as one line, exit status 2."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sdejax")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _demo(args) -> int:
@@ -70,17 +91,34 @@ def _demo(args) -> int:
     return 0
 
 
+def _grid_dims(ds) -> list:
+    return [dim for dim in ds["ms_growth_rate"].dims if dim not in ("model", "learning_rate")]
+
+
 def _sweep(args) -> int:
-    import sdejax
+    from ._config import ConfigError, _Reader, build, load
 
-    from ._config import build, load
-
-    algorithm, problem, noise, kwargs = build(load(args.config))
+    config = load(args.config)
+    algorithm, problem, noise, kwargs = build(config, source=str(args.config))
     if args.memory_budget is not None:
-        kwargs["memory_budget"] = args.memory_budget
-    ds = sdejax.stability_sweep(algorithm, problem, noise, out=args.out, progress=not args.quiet, **kwargs)
+        kwargs["memory_budget"] = _Reader("--memory-budget").bytes("value", args.memory_budget)
+
+    import sdejax
+    from sdejax._engine._config import check_output_path
+    from sdejax._results._persist import ResultsFileError
+
+    check_output_path(args.out, "sdejax sweep")
+    try:
+        ds = sdejax.stability_sweep(
+            algorithm, problem, noise, out=args.out, progress=not args.quiet, **kwargs
+        )
+    except ResultsFileError:
+        raise
+    except (TypeError, ValueError) as error:
+        # The library's messages name the parameter; the file is what the user edits.
+        raise ConfigError(f"{args.config}: {error}") from error
     if args.png:
-        grid_dims = [dim for dim in ds["ms_growth_rate"].dims if dim not in ("model", "learning_rate")]
+        grid_dims = _grid_dims(ds)
         fig = sdejax.plot_stability_map(ds, x=grid_dims[0] if grid_dims else None)
         fig.savefig(args.png, dpi=120, bbox_inches="tight")
     for model in ds["model"].values:
@@ -90,15 +128,22 @@ def _sweep(args) -> int:
 
 
 def _plot(args) -> int:
-    import xarray as xr
-
     import sdejax
+    from sdejax._results._persist import completion, open_results
 
-    ds = xr.open_dataset(args.netcdf)
+    ds = open_results(args.netcdf, "sdejax plot", advice="run the sweep again to rewrite it")
+    done, total = completion(ds)
+    if done < total:
+        print(
+            f"warning: {args.netcdf} is partial: {done} of {total} cells computed (the sweep was "
+            "stopped or is still running); missing cells are hatched in the plot. Re-run the same "
+            "`sdejax sweep` command to finish it.",
+            file=sys.stderr,
+        )
     if "time" in ds.dims:
         fig = sdejax.plot_trajectories(ds)
     else:
-        grid_dims = [dim for dim in ds["ms_growth_rate"].dims if dim not in ("model", "learning_rate")]
+        grid_dims = _grid_dims(ds)
         fig = sdejax.plot_stability_map(ds, x=grid_dims[0] if grid_dims else None)
     fig.savefig(args.png, dpi=120, bbox_inches="tight")
     print(f"wrote {args.png}")
@@ -113,12 +158,25 @@ def _example_config(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error instead of one line",
+    )
     main = argparse.ArgumentParser(
         prog="sdejax",
         description="Simulate distributed compressed optimizers and their SDE models in JAX.",
+        epilog="Configuration keys: docs/config.md. Errors print one line (exit status 2); "
+        "--debug shows the traceback.",
     )
+    main.add_argument("--version", action="version", version=f"sdejax {_version()}")
+    main.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = main.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="stability map of DCSGD: learning rate × compression level")
+    demo = sub.add_parser(
+        "demo", parents=[debug], help="stability map of DCSGD: learning rate × compression level"
+    )
     demo.add_argument(
         "--out-dir", default="outputs/demo", help="folder for the PNG and netCDF (default: outputs/demo)"
     )
@@ -139,22 +197,37 @@ def parser() -> argparse.ArgumentParser:
         help="continue an interrupted demo from its netCDF file instead of starting over",
     )
     demo.set_defaults(run=_demo)
-    sweep = sub.add_parser("sweep", help="run a stability sweep from a TOML configuration")
-    sweep.add_argument("config", help="TOML file (see: sdejax example-config)")
+    sweep = sub.add_parser("sweep", parents=[debug], help="run a stability sweep from a TOML configuration")
+    sweep.add_argument("config", help="TOML file (keys: docs/config.md; example: sdejax example-config)")
     sweep.add_argument("--out", required=True, help="netCDF output; re-running resumes finished chunks")
     sweep.add_argument("--png", help="also draw the stability map to this PNG")
-    sweep.add_argument("--memory-budget", type=int, help="bytes per chunk")
+    sweep.add_argument(
+        "--memory-budget", help='bytes per chunk: an integer or a size such as "512MB" or "1GiB"'
+    )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(run=_sweep)
-    plot = sub.add_parser("plot", help="draw a saved sweep (or simulation) netCDF file")
+    plot = sub.add_parser("plot", parents=[debug], help="draw a saved sweep (or simulation) netCDF file")
     plot.add_argument("netcdf")
     plot.add_argument("--png", required=True)
     plot.set_defaults(run=_plot)
-    example = sub.add_parser("example-config", help="print an example sweep configuration")
+    example = sub.add_parser(
+        "example-config", parents=[debug], help="print an example sweep configuration (docs/config.md)"
+    )
     example.set_defaults(run=_example_config)
     return main
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (CommandError, ValueError, TypeError) as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split())  # one line, whatever the library wrote
+        message = message.removeprefix(f"sdejax {args.command}: ")
+        print(f"sdejax {args.command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(f"sdejax {args.command}: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130

@@ -91,11 +91,16 @@ def plot_stability_map(
     - `theory`, `measured`: draw the threshold overlays.
     - `path`: if given, save the figure there (PNG) at ``dpi``.
 
+    A partial file (a sweep stopped before its end, whose ``completed`` flags are 0 for some
+    cells) is marked "partial: N of M cells computed" above the panels, and its cells not yet
+    computed are hatched.
+
     **Returns:** the matplotlib ``Figure``.
     """
     import matplotlib.colors as mcolors
     import matplotlib.patheffects as patheffects
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     from ._threshold import threshold as measured_threshold
 
@@ -121,6 +126,11 @@ def plot_stability_map(
 
     halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
     legend, undefined = {}, False
+    # A partial file (stopped or running sweep): cells flagged 0 in `completed` were not
+    # computed. They are hatched and marked as such, never shown as "rate undefined".
+    computed = view["completed"] == 1 if "completed" in view else None
+    n_done = int(ds["completed"].sum()) if "completed" in ds else None
+    n_total = int(ds["completed"].size) if "completed" in ds else None
     n_rows, n_cols = len(variables), len(models)
     fig, axes = plt.subplots(
         n_rows,
@@ -215,7 +225,26 @@ def plot_stability_map(
                             ms=5,
                             label="measured η* (growth = 0)",
                         )
-                if np.any(np.isnan(grid)):
+                missing = np.zeros(grid.shape, bool)
+                if computed is not None:
+                    missing = ~np.asarray(
+                        computed.sel(model=model).transpose("learning_rate", x).values, bool
+                    )
+                    if np.any(missing):
+                        ax.pcolor(
+                            _edges(xs, log_x),
+                            _edges(etas, log_eta),
+                            np.ma.masked_where(~missing, np.zeros(grid.shape)),
+                            cmap=mcolors.ListedColormap(["white"]),
+                            hatch="///",
+                            edgecolor="0.55",
+                            linewidth=0.0,
+                        )
+                        legend.setdefault(
+                            "hatched: not computed (partial file)",
+                            Patch(facecolor="white", edgecolor="0.55", hatch="///"),
+                        )
+                if np.any(np.isnan(grid) & ~missing):
                     undefined = True
                 for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                     legend.setdefault(label, handle)
@@ -230,9 +259,13 @@ def plot_stability_map(
                 extend="max" if variable == "ms_growth_rate" else "neither",
             )
             bar.set_label("growth rate (red: unstable)" if variable == "ms_growth_rate" else _label(variable))
+    if n_done is not None and n_done < n_total:
+        fig.suptitle(
+            f"partial: {n_done} of {n_total} cells computed (the sweep was stopped or is running)",
+            color="crimson",
+            fontweight="bold",
+        )
     if undefined:
-        from matplotlib.patches import Patch
-
         legend["grey: rate undefined (no usable step: the state underflowed to 0 or was never finite)"] = (
             Patch(facecolor="lightgrey", edgecolor="grey")
         )

@@ -31,7 +31,9 @@ def threshold(ds: xr.Dataset, model: str = "discrete", *, variable: str = "ms_gr
     """
     if "model" in ds.dims:
         if model not in ds["model"].values:
-            raise ValueError(f"threshold: `model` must be one of {list(ds['model'].values)}, got {model!r}.")
+            raise ValueError(
+                f"threshold: `model` must be one of {[str(m) for m in ds['model'].values]}, got {model!r}."
+            )
         rates = ds[variable].sel(model=model)
     else:
         rates = ds[variable]
