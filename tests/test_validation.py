@@ -135,7 +135,6 @@ def test_check_schedule(schedule, error, match):
     check_schedule(lambda k: 1.0 / jnp.sqrt(k + 1.0), 3, "simulate")
 
 
-@pytest.mark.xfail(strict=False, reason="until the engine calls check_schedule (engine rewrite)")
 @pytest.mark.parametrize("schedule, error, match", BAD_SCHEDULES[:3])
 def test_negative_schedule_is_refused_by_simulate_and_sweep(schedule, error, match):
     # Issue 10 item 3: schedule=lambda k: -1.0 used to run gradient ascent in silence.
@@ -210,14 +209,16 @@ def test_half_precision_x0_is_computed_in_float32(dtype):
     "model, components",
     [
         ("discrete", (ALGORITHM, PROBLEM, NOISE)),
-        (
+        pytest.param(
             "sme1",
             (ALGORITHM, sdejax.Quadratic(jnp.ones(4, jnp.float32)), sdejax.GaussianNoise(np.float32(0.1))),
+            marks=pytest.mark.xfail(
+                strict=False, reason="engine: the SDE state is not yet cast to x0's dtype (f32 vs f64 carry)"
+            ),
         ),
     ],
 )
 @pytest.mark.parametrize("x0_dtype", [np.float32, np.float16])
-@pytest.mark.xfail(strict=False, reason="until the engine casts the components to x0's dtype")
 def test_float32_under_x64_runs_in_float32(model, components, x0_dtype):
     # Issue 10 item 5: the computation runs in the floating dtype of x0 (half precision: float32).
     algorithm, problem, noise = components
@@ -225,3 +226,16 @@ def test_float32_under_x64_runs_in_float32(model, components, x0_dtype):
     assert ds.attrs["dtype"] == "float32"
     assert ds["loss_mean"].dtype == np.float32
     assert np.all(np.isfinite(ds["loss_mean"].values))
+
+
+def test_threshold_error_lists_plain_model_names():
+    # Issue 10 item 8: the message used to read [np.str_('discrete')].
+    import xarray as xr
+
+    ds = xr.Dataset(
+        {"ms_growth_rate": (("model", "learning_rate"), [[-1.0, 1.0]])},
+        coords={"model": np.asarray(["discrete"]), "learning_rate": [0.5, 1.0]},
+    )
+    with pytest.raises(ValueError, match=r"must be one of \['discrete'\], got 'sme9'") as error:
+        sdejax.threshold(ds, "sme9")
+    assert "np.str_" not in str(error.value)
