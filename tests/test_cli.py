@@ -60,7 +60,8 @@ def test_sweep_and_plot_commands(tmp_path, capsys):
     ds = xr.open_dataset(out)
     assert ds["ms_growth_rate"].shape == (1, 6, 3)
     assert np.all(np.isfinite(ds["ms_growth_rate"].values))
-    assert ds["completed"].attrs["flag_meanings"] == "not_computed computed"
+    assert ds["completed"].attrs["flag_meanings"] == "pending finished"
+    assert "long_name" in ds["completed"].attrs
     np.testing.assert_array_equal(ds["completed"].attrs["flag_values"], [0, 1])
     image = mpimg.imread(png)
     assert image.shape[0] > 100 and image.std() > 0

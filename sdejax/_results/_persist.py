@@ -3,7 +3,7 @@
 The file holds the Dataset so far (unfinished cells are NaN) plus a ``completed`` mask over
 (model, learning_rate, grid dims): an int8 flag per cell, 1 when the cell's numbers are final,
 0 when the cell has not been computed yet (CF attributes ``flag_values = [0, 1]``,
-``flag_meanings = "not_computed computed"``). A file with some 0 flags is *partial* (the sweep was
+``flag_meanings = "pending finished"``). A file with some 0 flags is *partial* (the sweep was
 killed, or is still running); its NaN cells mean "not computed", never "rate undefined".
 
 Each write goes to ``<out>.tmp`` and is then renamed over ``<out>`` (``os.replace`` is atomic on
@@ -23,10 +23,11 @@ import xarray as xr
 
 # Attributes that may change between a run and its resumption without changing the numbers.
 _VOLATILE = ("sdejax_version", "git_revision", "chunks_total", "chunks_done")
+# Defaults for the `completed` attributes (the Dataset's own, set when it is assembled, win).
 COMPLETED_ATTRS = {
-    "long_name": "whether the cell's results are computed (0: not yet, 1: final)",
+    "long_name": "whether the cell's task has finished (resumable sweeps)",
     "flag_values": np.array([0, 1], np.int8),
-    "flag_meanings": "not_computed computed",
+    "flag_meanings": "pending finished",
     "comment": "Cells with 0 hold NaN because they were not computed (a stopped or running "
     "sweep); re-running the same stability_sweep call with this `out` computes them.",
 }
@@ -45,7 +46,8 @@ def write_atomic(ds: xr.Dataset, out) -> None:
     tmp = out + ".tmp"
     if "completed" in ds:
         ds = ds.copy()
-        ds["completed"].attrs.update(COMPLETED_ATTRS)
+        for name, value in COMPLETED_ATTRS.items():
+            ds["completed"].attrs.setdefault(name, value)
     ds.to_netcdf(tmp, engine="netcdf4")
     os.replace(tmp, out)
 
