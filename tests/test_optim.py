@@ -256,6 +256,24 @@ def test_inject_hyperparams_recipe():
     np.testing.assert_allclose(updates, -0.1 * np.ones(5))
 
 
+def test_plain_normalization_of_huge_float32_updates_is_still_unit_length():
+    # ‖ĝ‖² of 1e30-sized float32 updates overflows; the norm is computed scaled, so the step
+    # keeps length η instead of collapsing to 0.
+    params = {"a": jnp.zeros(3, jnp.float32), "b": jnp.zeros(2, jnp.float32)}
+    grads = {"a": jnp.full((2, 3), 1e30, jnp.float32), "b": jnp.full((2, 2), -1e30, jnp.float32)}
+    opt = sdejax.optim.normalized_dcsgd(0.5, sdejax.Identity())
+    updates, _ = opt.update(grads, opt.init(params), params)
+    norm = np.sqrt(sum(np.sum(np.asarray(u, np.float64) ** 2) for u in jax.tree_util.tree_leaves(updates)))
+    np.testing.assert_allclose(norm, 0.5, rtol=1e-6)
+
+
+def test_theory_normalization_refuses_a_biased_compressor():
+    with pytest.raises(ValueError, match="`compressor` must be unbiased.*TopK"):
+        sdejax.optim.normalized_dcsgd(0.5, sdejax.TopK(1), scaling="theory", l0=1.0, l1=1.0, n_workers=2)
+    with pytest.raises(ValueError, match="`omega` must be finite"):
+        sdejax.optim.scale_by_theory_normalization(l0=1.0, l1=1.0, omega=float("inf"), n_workers=2)
+
+
 # --------------------------------------------------------------------------- a real model
 class MLP(eqx.Module):
     layers: list

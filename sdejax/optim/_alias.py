@@ -126,6 +126,13 @@ def normalized_dcsgd(
         missing = {"l0", "l1", "n_workers"} - set(theory_constants)
         if missing and "denominator" not in theory_constants:
             raise TypeError(f"normalized_dcsgd(scaling='theory') needs {sorted(missing)}.")
+        if "denominator" not in theory_constants and "omega" not in theory_constants:
+            if not compressor.is_unbiased:
+                raise ValueError(
+                    f"normalized_dcsgd(scaling='theory'): `compressor` must be unbiased (finite ω); "
+                    f"{type(compressor).__name__} is biased (ω = inf would make every step 0). Use "
+                    "scaling='plain' or pass a `denominator`."
+                )
         theory_constants.setdefault("omega", compressor.omega)
         normalizer = scale_by_theory_normalization(**theory_constants)
     return optax.chain(

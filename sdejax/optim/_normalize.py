@@ -12,7 +12,21 @@ _SCALINGS = ("plain", "theory")
 
 
 def _global_norm(updates):
-    return jnp.sqrt(sum(jnp.sum(leaf * leaf) for leaf in jtu.tree_leaves(updates)))
+    """‖updates‖ over the pytree without overflow: scaled by the largest |entry| first, so that
+    float32 updates beyond 1.8e19 (whose squares overflow) still get their finite norm."""
+    leaves = jtu.tree_leaves(updates)
+    largest = jnp.max(jnp.stack([jnp.max(jnp.abs(leaf), initial=0.0) for leaf in leaves]))
+    scale = jnp.where((largest > 0) & jnp.isfinite(largest), largest, 1.0)
+    return scale * jnp.sqrt(sum(jnp.sum(jnp.square(leaf / scale.astype(leaf.dtype))) for leaf in leaves))
+
+
+def _check_omega(omega, owner):
+    if isinstance(omega, (int, float)) and not (0 <= omega < float("inf")):
+        raise ValueError(
+            f"{owner}: `omega` must be finite and >= 0, got {omega!r}: theory-scaled normalization "
+            "needs an unbiased compressor (a biased one such as TopK or Sign has ω = inf, which "
+            "would make every step 0); use scaling='plain' or pass a `denominator`."
+        )
 
 
 def _scale_tree(updates, factor):
@@ -65,8 +79,12 @@ def scale_by_theory_normalization(
     user plug in another rule ``denominator(norm) -> array``.
 
     ``dim`` defaults to the total size of the update pytree; ``omega`` is a number or a function
-    of the dimension (e.g. ``compressor.omega``).
+    of the dimension (e.g. ``compressor.omega``), finite and >= 0 (a biased compressor's ω = inf
+    is an error: every step would be 0).
     """
+    owner = "scale_by_theory_normalization"
+    if denominator is None:
+        _check_omega(omega, owner)
 
     def update_fn(updates, state, params=None):
         del params
@@ -76,6 +94,7 @@ def scale_by_theory_normalization(
         else:
             d = dim if dim is not None else sum(jnp.size(x) for x in jtu.tree_leaves(updates))
             om = omega(d) if callable(omega) else omega
+            _check_omega(om, owner)
             denom = theory_step_denominator(
                 norm,
                 l0=l0,
