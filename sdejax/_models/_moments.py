@@ -63,7 +63,7 @@ class MomentOperator(eqx.Module):
         """H: the diagonal λ (diagonal representation) or the matrix Q diag(λ) Qᵀ."""
         if self.basis is None:
             return self.eigenvalues
-        return (self.basis * self.eigenvalues) @ self.basis.T
+        return (self.basis * self.eigenvalues[None, :]) @ self.basis.T
 
     # ------------------------------------------------------------------ 𝓒, 𝓛, 𝓑
     def covariance(self, moment):
@@ -75,8 +75,8 @@ class MomentOperator(eqx.Module):
             if self.worker_hessians is None:
                 q = self.eigenvalues**2 * moment
                 return (s(q) - q + jnp.mean(self.homogeneous) * jnp.sum(q) * ones) / n
-            q = self.worker_hessians**2 * moment
-            terms = jax.vmap(s)(q) - q + (self.homogeneous * jnp.sum(q, axis=1))[:, None] * ones
+            q = self.worker_hessians**2 * moment[None, :]
+            terms = jax.vmap(s)(q) - q + (self.homogeneous * jnp.sum(q, axis=1))[:, None] * ones[None, :]
             return jnp.mean(terms, axis=0) / n
         s = self.compressor.second_moment
         identity = s(jnp.eye(moment.shape[-1], dtype=moment.dtype))
@@ -86,7 +86,7 @@ class MomentOperator(eqx.Module):
             return (s(g) - g + jnp.mean(self.homogeneous) * jnp.trace(g) * identity) / n
         g = jax.vmap(lambda h: h @ moment @ h)(self.worker_hessians)
         trace = jnp.trace(g, axis1=1, axis2=2)
-        terms = jax.vmap(s)(g) - g + (self.homogeneous * trace)[:, None, None] * identity
+        terms = jax.vmap(s)(g) - g + (self.homogeneous * trace)[:, None, None] * identity[None]
         return jnp.mean(terms, axis=0) / n
 
     def discrete(self, moment, learning_rate):
@@ -103,7 +103,7 @@ class MomentOperator(eqx.Module):
         k = self.eigenvalues + CURVATURE[model] * eta * self.eigenvalues**2
         if self.basis is None:
             return -2.0 * k * moment + eta * self.covariance(moment)
-        big_k = (self.basis * k) @ self.basis.T
+        big_k = (self.basis * k[None, :]) @ self.basis.T
         return -(big_k @ moment + moment @ big_k) + eta * self.covariance(moment)
 
     def covariance_structure(self):
@@ -142,7 +142,7 @@ class MomentOperator(eqx.Module):
         kappa = CURVATURE[model]
         if self.basis is None:
             return -2.0 * kappa * lam**2 * moment
-        h2 = (self.basis * lam**2) @ self.basis.T
+        h2 = (self.basis * lam[None, :] ** 2) @ self.basis.T
         return -kappa * (h2 @ moment + moment @ h2)
 
     def singular_map(self, moment, model: str):
