@@ -115,3 +115,84 @@ def test_top_k_contractive(values, k):
 def test_sign_convention():
     out = sdejax.Sign()(jr.key(0), jnp.array([-2.0, 0.0, 3.0]))
     np.testing.assert_array_equal(out, [-1.0, 0.0, 1.0])  # sign(0) = 0, as optax
+
+
+# ---------------------------------------------------------------- declared second moments
+
+CLOSING = [name for name, c in COMPRESSORS.items() if c.has_linear_second_moment]
+
+
+def test_which_compressors_close():
+    assert sorted(CLOSING) == ["bernoulli", "identity", "rand_k"]
+    for name, compressor in COMPRESSORS.items():
+        if name not in CLOSING:
+            with pytest.raises(ValueError, match="do not close"):
+                compressor.second_moment(jnp.eye(D))
+            with pytest.raises(ValueError, match="do not close"):
+                compressor.second_moment_diagonal(jnp.ones(D))
+
+
+@pytest.mark.parametrize("name", CLOSING)
+def test_declared_second_moment_monte_carlo(draws, name):
+    # E[C(x)C(x)ᵀ] = S_C(x xᵀ), entrywise; the sample mean of C_a C_b has SE sd/√M. Bonferroni
+    # over the D(D+1)/2 entries at family false-alarm 1e-4.
+    samples = draws[name]
+    products = samples[:, :, None] * samples[:, None, :]
+    estimate = products.mean(axis=0)
+    se = products.std(axis=0, ddof=1) / np.sqrt(M)
+    exact = np.asarray(COMPRESSORS[name].second_moment(jnp.outer(X, X)))
+    upper = np.triu_indices(D)
+    z = z_for(1e-4 / len(upper[0]))
+    # The floor covers rounding in the sum of M equal products (identity: SE = 0).
+    floor = 1e-10 * np.abs(exact[upper])
+    assert np.all(np.abs(estimate - exact)[upper] <= z * se[upper] + floor)
+
+
+@pytest.mark.parametrize("name", CLOSING)
+def test_second_moment_forms_agree(name):
+    compressor = COMPRESSORS[name]
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(D, D))
+    g = jnp.asarray(a @ a.T)
+    s = np.asarray(compressor.second_moment(g))
+    e, c = compressor.covariance_structure(D)
+    np.testing.assert_allclose(s, (1 - c) * g + float(e) * np.diag(np.diag(g)), rtol=1e-14)
+    # Linear in G; the diagonal form is the diagonal of S_C(Diag(g)) and acts coordinate-wise.
+    v = jnp.asarray(rng.uniform(size=D))
+    np.testing.assert_allclose(
+        compressor.second_moment(2.0 * g + jnp.diag(v)),
+        2.0 * s + np.diag(np.asarray(compressor.second_moment_diagonal(v))),
+        rtol=1e-13,
+    )
+    gain = np.asarray(compressor.second_moment_diagonal(jnp.ones(D)))
+    np.testing.assert_allclose(compressor.second_moment_diagonal(v), gain * np.asarray(v), rtol=1e-14)
+    np.testing.assert_allclose(gain, 1 + float(compressor.omega(D)), rtol=1e-14)  # 1 + ω = 1 − c + e
+    # Commutes with coordinate sign flips (the diagonal reduction of docs/theory.md §7).
+    flip = jnp.diag(jnp.asarray(rng.choice([-1.0, 1.0], size=D)))
+    np.testing.assert_allclose(compressor.second_moment(flip @ g @ flip), flip @ s @ flip, rtol=1e-14)
+
+
+def test_rand_k_second_moment_coefficients():
+    # (1 − c) G + c d Diag(diag G): a coordinate kept with probability k/d and scaled by d/k,
+    # a pair with probability k(k − 1)/(d(d − 1)); c = 0 when d = 1 or k = d.
+    for d, k in ((8, 3), (5, 1), (6, 6), (1, 1)):
+        e, c = sdejax.RandK(k).covariance_structure(d)
+        assert c == pytest.approx(0.0 if d in (1, k) else (d - k) / (k * (d - 1)))
+        pair = (d / k) ** 2 * k * (k - 1) / (d * (d - 1)) if d > 1 else 1.0
+        assert 1 - c == pytest.approx(pair)
+        assert 1 - c + e == pytest.approx(d / k)
+
+
+def test_k_larger_than_d_raises():
+    for compressor in (sdejax.RandK(11), sdejax.TopK(11)):
+        with pytest.raises(ValueError, match=r"k <= d = 10, got k=11"):
+            compressor.omega(10)
+    with pytest.raises(ValueError, match=r"k=11"):
+        sdejax.RandK(11).covariance_structure(10)
+    with pytest.raises(ValueError, match=r"k=11"):
+        sdejax.TopK(11).contraction(10)
+
+
+def test_bernoulli_p_must_be_scalar():
+    with pytest.raises(ValueError, match="`p` must be a scalar"):
+        sdejax.BernoulliSparsifier(jnp.array([0.2, 0.5]))
