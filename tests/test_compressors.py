@@ -1,4 +1,4 @@
-"""Statistical checks of the compressors' declared guarantees (model.md §3)."""
+"""Statistical checks of the compressors' declared guarantees (docs/theory.md §3)."""
 
 import jax
 import jax.numpy as jnp

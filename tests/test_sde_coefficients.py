@@ -104,7 +104,7 @@ def test_rand_k_root_samples_have_the_covariance(key):
 
 
 def _formula_covariance(algorithm, problem, noise, x):
-    """Σ̃/N of model.md §5.1 written densely from the definitions (test oracle)."""
+    """Σ̃/N of docs/theory.md §5 written densely from the definitions (test oracle)."""
     g = np.asarray(problem.gradient(x))
     var = np.asarray(noise.variance(problem.gradient(x), algorithm.n_workers))
     compressor = algorithm.compressor
@@ -202,7 +202,7 @@ def test_dsignsgd_coefficients_match_monte_carlo(name, vote, key):
 
 
 def test_dsignsgd_closed_forms():
-    # model.md §5.2: Gaussian erf, Cauchy (2/π) arctan, ν = 2: u/√(2 + u²).
+    # docs/theory.md §5: Gaussian erf, Cauchy (2/π) arctan, ν = 2: u/√(2 + u²).
     problem = sdejax.Quadratic(jnp.ones(D))
     x = jnp.array([0.0, 0.3, -1.0, 4.0])
     for noise, mean in (
@@ -225,7 +225,7 @@ def test_dsignsgd_correction_is_finite_at_the_optimum(df):
     x = jnp.array([0.0, 0.5])
     drift = model.drift(x, 0.1, 1.0)
     assert bool(jnp.all(jnp.isfinite(drift)))
-    # J_b b = diag(2p(∇f/σ)/σ) ∇²f m̄ for fixed-scale noise (model.md §5.2).
+    # J_b b = diag(2p(∇f/σ)/σ) ∇²f m̄ for fixed-scale noise (docs/theory.md §5).
     noise = model.noise
     m = -model.coefficients.drift(x)
     density = 2 * noise.standard_density(problem.gradient(x))

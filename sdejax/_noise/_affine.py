@@ -14,7 +14,7 @@ from ._gaussian import GaussianNoise
 
 
 class AffineGaussianNoise(AbstractNoise):
-    """Z_i ~ N(0, (σ0,i² + σ1,i² ‖∇f(x)‖²) I): affine variance (model.md §2) [paper].
+    """Z_i ~ N(0, (σ0,i² + σ1,i² ‖∇f(x)‖²) I): affine variance (docs/theory.md §2) [paper].
 
     The paper's experiments use σ0 = 0, σ1 = σ (multiplicative noise). Enters the DCSGD
     thresholds through B_eff = ω + d σ1²(1 + ω) (docs/theory.md §6 H1). Not additive: given

@@ -14,7 +14,7 @@ from ._base import AbstractNoise, NoiseCovariance, per_worker, per_worker_vector
 
 
 class GaussianNoise(AbstractNoise):
-    """Z_i ~ N(0, σ_i² I): bounded variance (model.md §2).
+    """Z_i ~ N(0, σ_i² I): bounded variance (docs/theory.md §2).
 
     Sign mean m_i = erf(∇f/(√2 σ_i)); p(0) = 1/√(2π). Additive: the covariance σ_i² I never
     depends on the gradient (``covariance_coefficients``: constant σ_i², homogeneous 0).

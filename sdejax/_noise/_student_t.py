@@ -22,7 +22,7 @@ _MAX_INTEGER_DF_FAST = 32
 
 
 class StudentTNoise(AbstractNoise):
-    """Z_i = σ_i T, T_j i.i.d. standard Student-t with ν degrees of freedom (model.md §2).
+    """Z_i = σ_i T, T_j i.i.d. standard Student-t with ν degrees of freedom (docs/theory.md §2).
 
     ``scale`` σ is the scale of T, not its standard deviation (Var Z = σ²ν/(ν−2) for ν > 2,
     infinite for ν <= 2). Sign mean m = sign(u) I_{u²/(ν+u²)}(½, ν/2) with u = ∇f/σ. Additive:
