@@ -7,6 +7,7 @@ the value is abstract and the check is skipped, because it already ran on the co
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -15,14 +16,26 @@ def is_concrete(value) -> bool:
     return not isinstance(value, jax.core.Tracer)
 
 
-def _as_numpy(value):
-    return np.asarray(value, dtype=float)
+def _as_numpy(value, name: str, owner: str):
+    """``value`` as a float64 array; a TypeError naming ``name`` unless it holds real numbers
+    (a string, None, bool or complex value is refused, never converted)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{owner}: `{name}` must be a number or an array of numbers, got {value!r}.")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: `{name}` must be numbers, got {value!r}.") from None
+    if arr.dtype == np.bool_ or not (
+        jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
+    ):
+        raise TypeError(f"{owner}: `{name}` must hold real numbers, got {value!r} (dtype {arr.dtype}).")
+    return arr.astype(np.float64)
 
 
 def check_nonnegative(name: str, value, owner: str) -> None:
     if not is_concrete(value):
         return
-    arr = _as_numpy(value)
+    arr = _as_numpy(value, name, owner)
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{owner}: `{name}` must be finite and >= 0, got {value!r}.")
 
@@ -30,7 +43,7 @@ def check_nonnegative(name: str, value, owner: str) -> None:
 def check_positive(name: str, value, owner: str) -> None:
     if not is_concrete(value):
         return
-    arr = _as_numpy(value)
+    arr = _as_numpy(value, name, owner)
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"{owner}: `{name}` must be finite and > 0, got {value!r}.")
 
@@ -41,7 +54,7 @@ def check_in_interval(
     """Check ``value`` in the interval (low, high], with open/closed ends as given."""
     if not is_concrete(value):
         return
-    arr = _as_numpy(value)
+    arr = _as_numpy(value, name, owner)
     ok_low = arr > low if low_open else arr >= low
     ok_high = arr < high if high_open else arr <= high
     if not np.all(np.isfinite(arr)) or not np.all(ok_low & ok_high):
@@ -75,8 +88,6 @@ def check_workers_match(name: str, value, n_workers: int, owner: str) -> None:
 
 def as_float_array(value):
     """Store a hyperparameter as an array leaf so that new values do not recompile."""
-    import jax.numpy as jnp
-
     if isinstance(value, jax.Array):
         return value
     return jnp.asarray(value, dtype=jnp.result_type(float))

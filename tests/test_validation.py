@@ -239,3 +239,23 @@ def test_threshold_error_lists_plain_model_names():
     with pytest.raises(ValueError, match=r"must be one of \['discrete'\], got 'sme9'") as error:
         sdejax.threshold(ds, "sme9")
     assert "np.str_" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: sdejax.GaussianNoise("0.1"), TypeError, "GaussianNoise: `sigma` must be"),
+        (lambda: sdejax.GaussianNoise(0.1j), TypeError, "GaussianNoise: `sigma` must hold real numbers"),
+        (lambda: sdejax.GaussianNoise(True), TypeError, "`sigma` must hold real numbers"),
+        (lambda: sdejax.GaussianNoise(None), TypeError, "`sigma` must be"),
+        (lambda: sdejax.StudentTNoise("3", 1.0), TypeError, "`df`"),
+        (lambda: sdejax.BernoulliSparsifier(0.5j), TypeError, "`p`"),
+    ],
+)
+def test_constructor_values_that_are_not_real_numbers(make, error, match):
+    # Found by tests/test_fuzz.py: a string was converted silently, a complex value gave an
+    # unnamed float() error.
+    with pytest.raises(error, match=match):
+        make()
+    sdejax.GaussianNoise(jnp.asarray(0.1, jnp.bfloat16))  # half precision is a real number
+    sdejax.GaussianNoise(np.float16(0.1))

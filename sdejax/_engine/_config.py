@@ -201,10 +201,11 @@ def model_options(model: str, sde_substeps: int, sampling: str, extra: dict | No
     """
     from .._models import MODELS
 
+    what = "each entry of `models`" if owner == "stability_sweep" else "`model`"
     if not isinstance(model, str):
-        raise TypeError(f"{owner}: `model` must be a model name, one of {tuple(MODELS)}, got {model!r}.")
+        raise TypeError(f"{owner}: {what} must be a model name, one of {tuple(MODELS)}, got {model!r}.")
     if model not in MODELS:
-        raise ValueError(f"{owner}: `model` must be one of {tuple(MODELS)}, got {model!r}.")
+        raise ValueError(f"{owner}: {what} must be one of {tuple(MODELS)}, got {model!r}.")
     if not isinstance(sampling, str) or sampling not in _SAMPLINGS:
         raise ValueError(f"{owner}: `sampling` must be one of {_SAMPLINGS}, got {sampling!r}.")
     check_int_at_least("sde_substeps", sde_substeps, 1, owner)
