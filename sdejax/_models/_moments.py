@@ -178,7 +178,7 @@ def moment_operator(algorithm, problem, noise, *, at=None, diagonal=None, owner=
     compressor = algorithm.compressor
     if not compressor.has_linear_second_moment:
         raise ValueError(
-            f"{owner}: the second moments of {type(compressor).__name__} compression do not close "
+            f"{owner}: the second moments of the `compressor` {type(compressor).__name__} do not close "
             "(biased, or its variance is not quadratic in the input), so no exact mean-square "
             f"analysis exists; {MONTE_CARLO}."
         )
@@ -197,8 +197,8 @@ def moment_operator(algorithm, problem, noise, *, at=None, diagonal=None, owner=
     )
     if not (np.all(np.isfinite(constant)) and np.all(np.isfinite(homogeneous))):
         raise ValueError(
-            f"{owner}: {type(noise).__name__} has infinite second moments (Student-t needs ν > 2), "
-            f"so E‖x‖² is infinite after one step and has no threshold; {MONTE_CARLO}."
+            f"{owner}: the `noise` {type(noise).__name__} has infinite second moments (Student-t needs "
+            f"ν > 2), so E‖x‖² is infinite after one step and has no threshold; {MONTE_CARLO}."
         )
     hessians = 0.5 * (hessians + np.swapaxes(hessians, 1, 2))
     if hessians.shape[0] == 1 or np.all(hessians == hessians[:1]):

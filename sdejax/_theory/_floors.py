@@ -19,8 +19,8 @@ def _closing_dcsgd(algorithm, problem, noise, owner):
     compressor = algorithm.compressor
     if not compressor.has_linear_second_moment:
         raise ValueError(
-            f"{owner}: the second moments of {type(compressor).__name__} compression do not close, so "
-            f"the formula does not apply; {MONTE_CARLO}."
+            f"{owner}: the second moments of the `compressor` {type(compressor).__name__} do not close, "
+            f"so the formula does not apply; {MONTE_CARLO}."
         )
     algorithm.check(problem, noise)
     n = algorithm.n_workers
@@ -83,14 +83,16 @@ def dsgd_loss_floor(algorithm, problem, noise, learning_rate) -> float:
     or where the variance is infinite (Student-t with ν <= 2). ``DCSGD(Identity(), n)`` is DSGD.
     """
     owner = "dsgd_loss_floor"
+    eta = _scalar_learning_rate(learning_rate, owner)
     omega, constant, homogeneous = _closing_dcsgd(algorithm, problem, noise, owner)
     if np.any(omega != 0):
-        raise ValueError(f"{owner}: needs DSGD (a compressor with ω = 0); got ω = {omega[0]:.3g}.")
+        raise ValueError(f"{owner}: needs DSGD (a `compressor` with ω = 0); got ω = {omega[0]:.3g}.")
     if np.any(homogeneous != 0):
-        raise ValueError(f"{owner}: needs additive noise (σ1 = 0); the floor with σ1 > 0 is not implemented.")
+        raise ValueError(
+            f"{owner}: needs additive `noise` (σ1 = 0); the floor with σ1 > 0 is not implemented."
+        )
     if not isinstance(problem, Quadratic):
         raise ValueError(f"{owner}: `problem` must be a Quadratic.")
-    eta = _scalar_learning_rate(learning_rate, owner)
     lam = np.asarray(problem.eigenvalues, dtype=float)
     if not np.all(np.isfinite(constant)) or np.any(eta * lam >= 2) or np.any(lam <= 0):
         return math.inf
@@ -115,12 +117,12 @@ def dsignsgd_loss_floor(algorithm, problem, noise, learning_rate) -> float:
     signs. Requires ``DSignSGD(vote="mean")`` and identical objectives (no ``shifts``).
     """
     owner = "dsignsgd_loss_floor"
+    eta = _scalar_learning_rate(learning_rate, owner)
     if algorithm.family != "dsignsgd" or getattr(algorithm, "vote", None) != "mean":
         raise ValueError(f"{owner}: `algorithm` must be DSignSGD(vote='mean').")
     if not isinstance(problem, Quadratic) or problem.is_heterogeneous:
         raise ValueError(f"{owner}: `problem` must be a Quadratic with identical workers (no shifts).")
     algorithm.check(problem, noise)
-    eta = _scalar_learning_rate(learning_rate, owner)
     if np.any(np.asarray(problem.eigenvalues) <= 0):
         return math.inf
     n = algorithm.n_workers
