@@ -6,17 +6,18 @@ free paths; this module turns the blocks of each task (one model, grid cell and 
 into the output variables:
 
 * ``ms_growth_rate`` (mean-square, per unit time): the mean of log W_k over the usable steps
-  k >= K0 of every block, divided by η. Its standard error comes from **batch means**: each
-  block's usable steps are cut into consecutive batches (about ``TARGET_BATCHES`` in all over
-  the blocks, each at least ``MIN_BATCH_STEPS`` steps long); blocks are independent
-  populations and batches of one block are nearly so once they are longer than the
-  population's memory, so SE² = Σ_j c_j² (b_j − mean)² / C² · J/(J − 1) over the J batches
-  (means b_j, sizes c_j, C = Σ c_j).
+  k >= K0 of every block (population), divided by η. The log W_k of a population are
+  autocorrelated (the population remembers its recent resampling), so the standard error uses
+  the long-run variance σ² = γ_0 + 2 Σ_{h>=1} γ_h of the series, estimated by Geyer's initial
+  monotone sequence (Geyer 1992, the estimator behind MCMC effective sample sizes): the
+  autocovariances γ_h are pooled over the blocks around the overall mean (so that a block's
+  offset counts as correlation), summed in pairs Γ_m = γ_{2m} + γ_{2m+1} while the pairs stay
+  positive, each pair capped by the previous one; SE² = σ²/n over the n steps used.
 * ``as_growth_rate`` (almost-sure): the mean over free paths of each path's own exponent, with
   SE = sd/√n (the paths are independent).
 
-Everything runs element by element in a fixed order, so a task's numbers depend only on its
-blocks, never on how tasks were grouped into chunks, devices or processes.
+Everything runs task by task in a fixed order, so a task's numbers depend only on its blocks,
+never on how tasks were grouped into chunks, devices or processes.
 """
 
 from __future__ import annotations
@@ -25,44 +26,55 @@ import math
 
 import numpy as np
 
-# About this many batches per task in all (over its blocks) for the batch-means SE.
-TARGET_BATCHES = 20
-# A batch holds at least this many steps (shorter ones would be correlated with their
-# neighbours through the population's memory).
-MIN_BATCH_STEPS = 5
 
-
-def _block_batches(log_growth, usable, window_start: int, n_batches: int):
-    """Sums and counts of log W_k over the consecutive batches of one block's usable steps.
-
-    Steps k >= ``window_start`` are used; a block with no usable step there (its population
-    underflowed or overflowed during the burn-in) uses every usable step instead.
-    """
+def _window(usable, window_start: int):
+    """The steps of one block that enter the estimate: the usable steps k >= K0, or every usable
+    step when there is none (the population underflowed or overflowed during the burn-in)."""
     steps = np.arange(len(usable))
     use = usable & (steps >= window_start)
-    if not use.any():
-        use = usable
-    where = np.flatnonzero(use)
-    sums = np.zeros(n_batches)
-    counts = np.zeros(n_batches, np.int64)
-    if where.size == 0:
-        return sums, counts
-    m = max(1, min(n_batches, where.size // MIN_BATCH_STEPS))
-    for j, part in enumerate(np.array_split(where, m)):
-        sums[j] = math.fsum(float(v) for v in log_growth[part])
-        counts[j] = part.size
-    return sums, counts
+    return use if use.any() else usable
+
+
+def long_run_mean(series: list[np.ndarray]):
+    """(mean, SE, n) of the concatenated series, each autocorrelated, independent of the others.
+
+    SE² = σ²/n with σ² the long-run variance by Geyer's initial monotone sequence over the
+    autocovariances pooled across the series (module docstring). n = 0 gives (nan, nan, 0);
+    a single value gives SE = inf.
+    """
+    n = sum(len(s) for s in series)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = math.fsum(math.fsum(s.tolist()) for s in series) / n
+    if n == 1:
+        return mean, math.inf, 1
+    longest = max(len(s) for s in series)
+    gamma = np.zeros(longest)
+    for s in series:
+        centred = s - mean
+        size = 1 << (2 * len(s) - 1).bit_length()
+        spectrum = np.fft.rfft(centred, size)
+        gamma[: len(s)] += np.fft.irfft(spectrum * np.conj(spectrum), size)[: len(s)]
+    gamma /= n
+    # Geyer's initial monotone sequence: Γ_m = γ_2m + γ_2m+1 while positive, non-increasing.
+    total, previous = 0.0, math.inf
+    for m in range(longest // 2):
+        pair = min(gamma[2 * m] + gamma[2 * m + 1], previous)
+        if pair <= 0:
+            break
+        total += pair
+        previous = pair
+    variance = 2.0 * total - gamma[0] if total > 0 else gamma[0]
+    return mean, math.sqrt(max(variance, 0.0) / n), n
 
 
 class TaskAccumulator:
     """The running statistics of a set of tasks (rows), fed block by block, in block order."""
 
-    def __init__(self, n_tasks: int, n_blocks: int, window_start: int, dtype):
+    def __init__(self, n_tasks: int, window_start: int, dtype):
         self.dtype = np.dtype(dtype)
         self.window_start = int(window_start)
-        self.per_block = max(1, math.ceil(TARGET_BATCHES / max(n_blocks, 1)))
-        self.batch_sums: list[np.ndarray] = []
-        self.batch_counts: list[np.ndarray] = []
+        self.series: list[list[np.ndarray]] = [[] for _ in range(n_tasks)]
         self.blown = np.zeros(n_tasks, bool)
         self.n_diverged = np.zeros(n_tasks, np.int64)
         self.as_moments = _Moments(n_tasks)
@@ -71,18 +83,12 @@ class TaskAccumulator:
 
     def add(self, stats):
         """Add blocks: every leaf of ``stats`` has leading axes (tasks, blocks)."""
-        log_growth = np.asarray(stats.log_growth)
+        log_growth = np.asarray(stats.log_growth, float)
         usable = np.asarray(stats.usable)
         n_tasks, n_blocks = usable.shape[:2]
         for b in range(n_blocks):
-            sums = np.zeros((n_tasks, self.per_block))
-            counts = np.zeros((n_tasks, self.per_block), np.int64)
             for t in range(n_tasks):
-                sums[t], counts[t] = _block_batches(
-                    log_growth[t, b], usable[t, b], self.window_start, self.per_block
-                )
-            self.batch_sums.append(sums)
-            self.batch_counts.append(counts)
+                self.series[t].append(log_growth[t, b][_window(usable[t, b], self.window_start)])
             self.blown |= np.asarray(stats.clones_blown)[:, b]
             self.n_diverged += np.asarray(stats.n_diverged)[:, b]
             self.as_moments.add(*(np.asarray(v)[:, b] for v in (stats.as_count, stats.as_mean, stats.as_m2)))
@@ -99,26 +105,25 @@ class TaskAccumulator:
         """Output variables per task (numpy arrays in the run's dtype)."""
         eta = np.asarray(learning_rates, float)
         diverged = self.n_diverged > 0
-        ms = _batch_mean_rate(
-            np.concatenate(self.batch_sums, axis=1), np.concatenate(self.batch_counts, axis=1), eta
+        per_step, per_step_se, count = (
+            np.asarray(v) for v in zip(*map(long_run_mean, self.series), strict=True)
         )
         undefined = np.where(self.blown | diverged, np.inf, np.nan)
-        ms_rate = np.where(ms["count"] > 0, ms["rate"], undefined)
-        ms_se = np.where(ms["count"] > 0, ms["se"], np.where(np.isnan(undefined), np.nan, 0.0))
+        measured = count > 0
+        ms_rate = np.where(measured, per_step / eta, undefined)
+        ms_se = np.where(measured, per_step_se / eta, np.where(np.isnan(undefined), np.nan, 0.0))
         # math.exp element by element: a vectorized exp may round differently depending on an
         # element's position in the array, which would tie the bits to the chunking.
-        factor = np.asarray([_exp(v) for v in ms["per_step"].tolist()])
+        factor = np.asarray([_exp(v) for v in per_step.tolist()])
         n, mean, se = self.as_moments.mean_se()
-        as_rate = np.where(n > 0, mean, np.where(diverged, np.inf, np.nan))
-        as_se = np.where(n > 0, se, np.where(diverged, 0.0, np.nan))
         n_loss, loss_mean, loss_se = self.loss_moments.mean_se()
         out = {
             "ms_growth_rate": ms_rate,
             "ms_growth_rate_se": ms_se,
-            "ms_ratio_mean": np.where(ms["count"] > 0, factor, np.where(np.isnan(undefined), np.nan, np.inf)),
-            "ms_ratio_se": np.where(ms["count"] > 0, factor * ms["per_step_se"], ms_se),
-            "as_growth_rate": as_rate,
-            "as_growth_rate_se": as_se,
+            "ms_ratio_mean": np.where(measured, factor, np.where(np.isnan(undefined), np.nan, np.inf)),
+            "ms_ratio_se": np.where(measured, factor * per_step_se, ms_se),
+            "as_growth_rate": np.where(n > 0, mean, np.where(diverged, np.inf, np.nan)),
+            "as_growth_rate_se": np.where(n > 0, se, np.where(diverged, 0.0, np.nan)),
             "diverged_fraction": self.n_diverged / n_paths,
             "final_loss_mean": np.where(n_loss > 0, loss_mean, np.inf),
             "final_loss_se": np.where(n_loss > 0, loss_se, 0.0),
@@ -132,30 +137,12 @@ class TaskAccumulator:
 
 
 def _exp(value: float) -> float:
+    if math.isnan(value):
+        return math.nan
     try:
         return math.exp(value)
     except OverflowError:
         return math.inf
-
-
-def _batch_mean_rate(sums, counts, eta):
-    """Mean of log W_k over all batches and its batch-means SE, per unit time (rows: tasks)."""
-    total = np.sum(counts, axis=1)
-    safe_total = np.maximum(total, 1)
-    per_step = np.sum(sums, axis=1) / safe_total
-    used = counts > 0
-    n_batches = np.sum(used, axis=1)
-    means = np.where(used, sums / np.maximum(counts, 1), 0.0)
-    spread = np.where(used, counts**2 * (means - per_step[:, None]) ** 2, 0.0)
-    var = np.sum(spread, axis=1) / safe_total**2 * n_batches / np.maximum(n_batches - 1, 1)
-    per_step_se = np.where(n_batches > 1, np.sqrt(var), np.inf)
-    return {
-        "count": total,
-        "per_step": per_step,
-        "per_step_se": per_step_se,
-        "rate": per_step / eta,
-        "se": per_step_se / eta,
-    }
 
 
 class _Moments:

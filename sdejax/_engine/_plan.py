@@ -22,9 +22,11 @@ import numpy as np
 
 from . import _config as cfg
 
-# Paths per block when not given: one population of the mean-square estimator. Larger
-# populations have a smaller O(1/P) bias; the cap keeps one item's memory moderate.
-DEFAULT_PATH_BLOCK = 256
+# Paths per block when not given: all n_paths form one population of the mean-square
+# estimator (its bias is O(1/population)), unless one learning rate's block would exceed this
+# size; never fewer than _MIN_PATH_BLOCK paths.
+_BLOCK_TARGET_BYTES = 64 * 2**20
+_MIN_PATH_BLOCK = 256
 # Automatic eta_block: as many learning rates per item as keep one item's working set near
 # this size (a fixed number, not the memory budget, so that the budget never changes a bit).
 _ITEM_TARGET_BYTES = 32 * 2**20
@@ -54,6 +56,19 @@ def item_bytes(block: int, d: int, n_workers: int, steps: int, itemsize: int) ->
     """
     per_path = itemsize * (d * (4 * n_workers + 16) + 16)
     return 2 * (2 * block * per_path + 4 * steps * itemsize)
+
+
+def choose_path_block(
+    path_block, n_paths: int, d: int, n_workers: int, steps: int, itemsize: int, owner: str
+):
+    """Paths per block (one population): given, or all paths if one learning rate's block fits
+    _BLOCK_TARGET_BYTES, else the largest count that fits (at least _MIN_PATH_BLOCK)."""
+    if path_block is not None:
+        cfg.check_counts(owner, path_block=path_block)
+        return min(int(path_block), n_paths)
+    per_path = item_bytes(1, d, n_workers, steps, itemsize) - item_bytes(0, d, n_workers, steps, itemsize)
+    fit = (_BLOCK_TARGET_BYTES - item_bytes(0, d, n_workers, steps, itemsize)) // max(per_path, 1)
+    return min(n_paths, max(_MIN_PATH_BLOCK, int(fit)))
 
 
 def choose_eta_block(eta_block, n_etas: int, bytes_per_eta: int, owner: str) -> int:

@@ -128,7 +128,7 @@ def simulate(
         schedule=schedule,
         save_every=save_every,
     )
-    accumulator = TaskAccumulator(1, 1, window_start, dtype)
+    accumulator = TaskAccumulator(1, window_start, dtype)
     accumulator.add(jax.tree_util.tree_map(lambda a: np.asarray(a)[None, None], stats))
     final = accumulator.finalize(np.asarray([eta]), n_paths)
     steps_saved = np.asarray(save_steps(steps, save_every))

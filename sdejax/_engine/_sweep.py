@@ -36,10 +36,10 @@ from ._grid import resolve_grid, stack_params
 from ._kernel import resample_key, run_block
 from ._plan import (
     DEFAULT_MEMORY_BUDGET,
-    DEFAULT_PATH_BLOCK,
     Plan,
     choose_eta_block,
     choose_item_batch,
+    choose_path_block,
     item_bytes,
 )
 from ._sharding import AXIS, broadcast_from_first, make_mesh, n_shards, put_replicated, put_sharded, to_host
@@ -143,7 +143,7 @@ def stability_sweep(
     divergence_bound: float | None = None,
     burn_in: float = 0.25,
     memory_budget: int | None = None,
-    path_block: int = DEFAULT_PATH_BLOCK,
+    path_block: int | None = None,
     eta_block: int | None = None,
     item_batch: int | None = None,
     devices=None,
@@ -200,9 +200,12 @@ def stability_sweep(
     - `memory_budget`: bytes of device memory per device for one chunk (default 512 MiB). Work is
       cut into chunks of whole tasks (or, when one task's paths do not fit, of path blocks).
       The result does not depend on it: bitwise the same for any budget.
-    - `path_block`: paths per block (default 256, or ``n_paths`` if smaller): the population
-      size of the mean-square estimator (its paths are resampled together, so a block is never
-      split). Part of the configuration: changing it changes the numbers.
+    - `path_block`: paths per block: the population of the mean-square estimator, whose paths
+      are resampled together (a block is never split over devices or chunks). Default: all
+      ``n_paths`` in one population (the estimator's bias is O(1/population)), unless one
+      learning rate's block would need more than 64 MiB, then the largest block that fits
+      (at least 256 paths). Part of the configuration: changing it changes the numbers; the
+      chosen value is the ``path_block`` attribute.
     - `eta_block`: learning rates run together in one vmapped program, sharing their random
       variates (default: automatic, up to 64, fewer when the model's per-path state is large;
       a function of the configuration only). Part of the configuration (it may change the
@@ -247,7 +250,7 @@ def stability_sweep(
     """
     owner = "stability_sweep"
     cfg.check_components(algorithm, problem, noise, owner)
-    cfg.check_counts(owner, steps=steps, n_paths=n_paths, path_block=path_block)
+    cfg.check_counts(owner, steps=steps, n_paths=n_paths)
     etas = cfg.check_learning_rates(learning_rates, owner)
     burn_in = cfg.check_fraction("burn_in", burn_in, owner)
     cfg.check_schedule(schedule, steps, owner)
@@ -270,14 +273,15 @@ def stability_sweep(
         bounds.append(cfg.divergence_bound_for(x, divergence_bound, owner))
         starts.append(x[:1] if np.ndim(start) == 1 else x)
     dtype = starts[0].dtype
-    block = min(path_block, n_paths)
+    itemsize = np.dtype(dtype).itemsize
     window_start = int(burn_in * steps)
     mesh = make_mesh(devices)
     shards = n_shards(mesh)
     n_models, n_etas, n_cells = len(models), len(etas), resolved.n_cells
     max_d = max(s.shape[-1] for s in starts)
     max_workers = max(alg.n_workers for alg, _, _ in resolved.cells)
-    bytes_per_eta = item_bytes(block, max_d, max_workers, steps, np.dtype(dtype).itemsize)
+    block = choose_path_block(path_block, n_paths, max_d, max_workers, steps, itemsize, owner)
+    bytes_per_eta = item_bytes(block, max_d, max_workers, steps, itemsize)
     eta_per_item = choose_eta_block(eta_block, n_etas, bytes_per_eta, owner)
     platform = mesh.devices.flat[0].platform
     batch = choose_item_batch(item_batch, block * eta_per_item, platform, owner)
@@ -391,7 +395,7 @@ def stability_sweep(
         n_units = len(chunk.units)
         stats = _per_task(result, n_items, n_units, chunk.n_blocks, eta_per_item)
         if chunk.first_block == 0:
-            accumulator = TaskAccumulator(n_units * eta_per_item, plan.n_blocks, window_start, dtype)
+            accumulator = TaskAccumulator(n_units * eta_per_item, window_start, dtype)
         accumulator.add(stats)
         if chunk.last:
             slots = plan.unit_tasks[chunk.units].reshape(-1)
