@@ -18,9 +18,15 @@ I − ηH) add a forcing that moves the stationary level but not the threshold, 
 keep the homogeneous parts only.
 
 Two representations: when H and every H_i are diagonal (and the compressor commutes with
-coordinate sign flips, as every declared compressor does), M enters only through its diagonal
-and the operators act on d-vectors (``is_diagonal``); otherwise they act on d×d matrices, never
-on a d²×d² matrix. Everything here is traceable JAX; ``sdejax.theory`` runs it in float64.
+coordinate sign flips, as every declared compressor does), the operators act on the diagonal of M,
+d-vectors (``is_diagonal``); otherwise on d×d matrices, never on a d²×d² matrix. Why the diagonal
+suffices: 𝓛_η maps PSD matrices to PSD matrices, so by Krein–Rutman its spectral radius is an
+eigenvalue with a PSD eigenvector V (likewise the abscissa of 𝓑_η, which generates a positive
+semigroup). Conjugating by D = Diag(±1) commutes with every operator here (H diagonal, S_C
+sign-flip symmetric, tr invariant), so D V D is an eigenvector for the same eigenvalue, and so is
+the average over all sign patterns, Diag(diag V), which is nonzero since tr V > 0. The
+off-diagonal entries of M never feed the diagonal ones, so the top of the spectrum is that of the
+map on diagonals. Everything here is traceable JAX; ``sdejax.theory`` runs it in float64.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ from .._models._moments import CURVATURE, MODEL_NAMES, moment_operator
 from ._spectral import DENSE_LIMIT, LinearMap, float64, largest_real_eigenvalue, rank_one_rightmost, rightmost
 
 # The bracket search of the corrected/sme2 thresholds on large non-diagonal problems (below):
-# start at η_d/8 (η_d the exact discrete threshold), grow by 2^(1/4) up to 8 η_d, then by 2 up
-# to 2^40 η_d; crossings beyond that are reported as inf.
+# start at η_d/8 (η_d the exact discrete threshold), grow by 2^(1/4) up to 8 η_d, then by 2;
+# past η_far = max(8 η_d, 2^11/λ_min) stop with inf once the η → ∞ limit of the scaled map has
+# spectral radius < 1, and in any case at 2^40 η_d (crossings beyond are reported as inf).
 _FINE, _COARSE, _FINE_SPAN, _CAP = 2.0**0.25, 2.0, 8.0, 2.0**40
 _XTOL = 1e-12  # relative tolerance of the root (brentq)
 
@@ -91,13 +92,15 @@ def ms_threshold(model: str, algorithm, problem, noise, *, at=None) -> float:
     On isotropic quadratics this is docs/theory.md §6 H1: 2/(λ(1 + B_eff/N)) (discrete and
     corrected), 2N/(λ B_eff) (sme1), 2/(λ(B_eff/N − 1)) if B_eff > N else inf (sme2).
 
-    Corrected and SME-2 on non-diagonal Hessians beyond d = 20: the first η with
-    ρ(η T_{K_η}^{-1} 𝓒) = 1 (K_η ≻ 0), bracketed on a geometric grid (ratio 2^(1/4) from η_d/8
-    to 8η_d, then 2 up to 2^40 η_d, η_d the discrete threshold; a crossing beyond reports inf,
-    and an unstable window narrower than one grid ratio below the first detected crossing
-    could be missed) and refined by Brent's method to 1e-12 relative. For the corrected model
-    the crossing is at most 2/λ_max, where K_η stops being positive definite. Scope and
-    refusals: see the end.
+    Corrected and SME-2 on non-diagonal Hessians beyond d = 20 (where that eigenvalue need not
+    be a Perron root): the first η with ρ(η T_{K_η}^{-1} 𝓒) = 1 (K_η ≻ 0), bracketed on a
+    geometric grid (ratio 2^(1/4) from η_d/8 to 8η_d, then 2, η_d the discrete threshold; past
+    max(8η_d, 2^11/λ_min), where K_η/η is within 0.1% of its limit, the search stops with inf
+    once the limit map η → ∞ has spectral radius < 1, and at 2^40 η_d in any case, so a
+    crossing beyond reports inf; an unstable window narrower than one grid ratio below the
+    first detected crossing could be missed) and refined by Brent's method to 1e-12 relative.
+    For the corrected model the crossing is at most 2/λ_max, where K_η stops being positive
+    definite. Scope and refusals: see the end.
 
     ```python
     sdejax.theory.ms_threshold("discrete", algorithm, problem, noise)  # 1.4035 (H1 example)
@@ -152,6 +155,10 @@ def threshold(operator, model: str, *, method: str = "auto") -> float:
     ``method="arnoldi"`` forces the matrix-free eigensolver and, for corrected/SME-2 on
     non-diagonal Hessians, the bracket search (test oracle: compare with ``"dense"``).
     """
+    # 𝓛_η = I + η𝓡_η with 𝓡_η resolvent positive, so ρ(𝓛_η) = 1 + η α(𝓡_η) (both are
+    # eigenvalues with PSD eigenvectors, Krein–Rutman); α(𝓡_η) is continuous, negative near 0
+    # and 0 only where 𝓡_η is singular, i.e. at η = 1/μ for a real eigenvalue μ of
+    # T_H^{-1}(𝓒 + 𝓓). The SDE models' 𝓑_η = 𝓡_η likewise (with their 𝓓).
     singular = LinearMap(operator, "singular", model)
     if model in ("discrete", "sme1") or operator.is_diagonal:
         mu, _ = _rightmost(operator, "singular", model, 0.0, method)
