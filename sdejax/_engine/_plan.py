@@ -29,7 +29,7 @@ _BLOCK_TARGET_BYTES = 64 * 2**20
 _MIN_PATH_BLOCK = 256
 # Automatic eta_block: as many learning rates per item as keep one item's working set near
 # this size (a fixed number, not the memory budget, so that the budget never changes a bit).
-_ITEM_TARGET_BYTES = 32 * 2**20
+_ITEM_TARGET_BYTES = 128 * 2**20
 _MAX_ETA_BLOCK = 64
 # Default per-device memory budget: 512 MiB, small enough for a laptop next to other programs
 # and large enough that chunk dispatch overhead is negligible.

@@ -83,7 +83,7 @@ class Quadratic(AbstractProblem):
         """The dense Hessian H (d, d): for checks and small-d analysis."""
         if self.basis is None:
             return jnp.diag(self.eigenvalues)
-        return (self.basis * self.eigenvalues) @ self.basis.T
+        return (self.basis * self.eigenvalues[None, :]) @ self.basis.T
 
     @property
     def n_objectives(self):
