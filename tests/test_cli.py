@@ -161,6 +161,10 @@ BAD = {
         lambda t: _edit(t, 'name = "DCSGD"', 'name = "Adam"'),
         ['algorithm.name = "Adam"'],
     ),
+    "list_algorithm_name": (
+        lambda t: _edit(t, 'name = "DCSGD"', 'name = ["DCSGD"]'),
+        ['algorithm.name = ["DCSGD"]', "must be one of"],
+    ),
     "bad_model": (
         lambda t: _edit(t, 'models = ["discrete"]', 'models = ["discrete", "sde"]'),
         ["sweep.models", "unknown model 'sde'", "corrected"],

@@ -784,7 +784,9 @@ def _divergence_structures(full: bool):
                     out.append(
                         S(algorithm, compressor, arg, 2, "Quadratic", 3, "StudentT", False, 1.0, model, dtype)
                     )
-                elif algorithm == "DSGD" or compressor in ("RandK", "BernoulliSparsifier", "Identity"):
+                elif algorithm == "DSGD" or (
+                    algorithm == "DCSGD" and compressor in ("RandK", "BernoulliSparsifier")
+                ):
                     out.append(
                         S(algorithm, compressor, arg, 2, "Quadratic", 3, "Gaussian", False, 0.0, model, dtype)
                     )

@@ -214,7 +214,7 @@ class _Reader:
         if "name" not in section:
             raise ConfigError(f"{self.source}: [{where}] needs name = one of {', '.join(schema)}.")
         name = section["name"]
-        if name not in schema:
+        if not isinstance(name, str) or name not in schema:
             raise self.error(f"{where}.name", name, f"must be one of {', '.join(schema)}.")
         allowed = schema[name]
         self.unknown(where, section, ["name", *allowed])
