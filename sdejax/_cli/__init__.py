@@ -78,15 +78,21 @@ def _demo(args) -> int:
         fontsize=10,
     )
     fig.savefig(png, dpi=120, bbox_inches="tight")
-    thresholds = sdejax.threshold(ds, "discrete")
     print(f"done in {elapsed:.1f} s")
-    print("measured mean-square threshold η* vs theory 2/(λ(1 + B_eff/N)), per keep-probability p:")
-    for p in keep:
-        theory = sdejax.theory.ms_threshold(
-            "discrete", sdejax.DCSGD(sdejax.BernoulliSparsifier(float(p)), n_workers), problem, noise
-        )
-        measured = float(thresholds.sel({"compressor.p": p}))
-        print(f"  p = {p:6.3f}   measured {measured:7.3f}   theory {theory:7.3f}")
+    for model in ds["model"].values:
+        thresholds, errors = sdejax.threshold(ds, str(model), with_se=True)
+        exact = ds["theory_threshold"].sel(model=model)
+        print(f"{model}: measured mean-square threshold η* ± SE against the exact value, per keep-probability p:")
+        print("       p   measured η* ± SE     exact η*   (measured − exact)/SE")
+        for p in keep:
+            cell = {"compressor.p": p}
+            measured, se, truth = (float(a.sel(cell)) for a in (thresholds, errors, exact))
+            if thresholds.sel(cell)["bound"] != "inside":
+                text = f"crossing {str(thresholds.sel(cell)['bound'].values)} the grid"
+                print(f"  {p:6.3f}   {text:>18}   {truth:9.4f}")
+                continue
+            z = (measured - truth) / se if se > 0 else float("nan")
+            print(f"  {p:6.3f}   {measured:7.4f} ± {se:6.4f}   {truth:9.4f}   {z:+6.2f}")
     print(f"wrote {png} and {netcdf}")
     return 0
 

@@ -13,6 +13,7 @@ import xarray as xr
 
 _LABELS = {
     "ms_growth_rate": "mean-square growth rate per unit time",
+    "as_growth_rate": "almost-sure growth rate per unit time",
     "diverged_fraction": "fraction of diverged paths",
     "final_loss_mean": "final loss (mean over live paths)",
     "learning_rate": "learning rate η",
@@ -144,7 +145,7 @@ def plot_stability_map(
         data = view[variable]
         finite = np.asarray(data.values, dtype=float)
         finite = finite[np.isfinite(finite)]
-        if variable == "ms_growth_rate":
+        if variable in ("ms_growth_rate", "as_growth_rate"):
             cmap = plt.get_cmap("RdBu_r")
             low = float(finite.min()) if finite.size else -1.0
             high = float(finite.max()) if finite.size else 1.0
@@ -165,12 +166,30 @@ def plot_stability_map(
             ax = axes[r, c]
             values = data.sel(model=model)
             if x is None:
-                ax.plot(etas, np.asarray(values.values, dtype=float), "o-", ms=3, color="C0")
-                ax.axhline(0.0, color="grey", lw=0.8) if variable == "ms_growth_rate" else None
+                curve = np.asarray(values.values, dtype=float)
+                ax.plot(etas, curve, "o-", ms=3, color="C0")
+                if variable + "_se" in view:
+                    band = 1.96 * np.asarray(view[variable + "_se"].sel(model=model).values, float)
+                    ax.fill_between(etas, curve - band, curve + band, color="C0", alpha=0.25, lw=0)
+                if variable.endswith("growth_rate"):
+                    ax.axhline(0.0, color="grey", lw=0.8)
+                    if measured:
+                        found, found_se = measured_threshold(
+                            view, str(model), variable=variable, with_se=True
+                        )
+                        if np.isfinite(found):
+                            ax.axvspan(
+                                found - 1.96 * found_se,
+                                found + 1.96 * found_se,
+                                color="gold",
+                                alpha=0.35,
+                                label=f"measured η* = {found:.4g} ± {found_se:.2g}",
+                            )
+                            ax.legend(loc="best", fontsize=8)
                 if theory and "theory_threshold" in view and variable == "ms_growth_rate":
                     t = float(view["theory_threshold"].sel(model=model))
                     if np.isfinite(t):
-                        ax.axvline(t, color="k", ls="--", label=f"theory η* = {t:.3g}")
+                        ax.axvline(t, color="k", ls="--", label=f"exact η* = {t:.4g}")
                         ax.legend(loc="best", fontsize=8)
                 if log_eta:
                     ax.set_xscale("log")
@@ -209,21 +228,31 @@ def plot_stability_map(
                             "--",
                             color="k",
                             lw=2.0,
-                            label="theory η* (model.md H1)",
+                            label="exact η* (docs/theory.md §7)",
                             path_effects=halo,
                         )
-                if measured:
-                    m = measured_threshold(view, str(model))
-                    m = np.asarray(m.transpose(x).values if hasattr(m, "transpose") else [m], float)
+                if measured and variable in ("ms_growth_rate", "as_growth_rate", "diverged_fraction"):
+                    rate = variable if variable.endswith("growth_rate") else "ms_growth_rate"
+                    m, m_se = measured_threshold(view, str(model), variable=rate, with_se=True)
+                    m = np.asarray(m.transpose(x).values, float)
+                    m_se = np.asarray(m_se.transpose(x).values, float)
                     if np.any(np.isfinite(m)):
-                        ax.plot(
+                        ax.errorbar(
                             xs,
                             m,
-                            "o",
+                            yerr=1.96 * np.where(np.isfinite(m_se), m_se, 0.0),
+                            fmt="o",
                             color="gold",
                             mec="k",
+                            ecolor="k",
+                            elinewidth=1.0,
+                            capsize=2.5,
                             ms=5,
-                            label="measured η* (growth = 0)",
+                            label=(
+                                "measured a.s. η* ± 1.96 SE (typical paths start to grow)"
+                                if rate == "as_growth_rate"
+                                else "measured η* ± 1.96 SE (mean-square growth = 0)"
+                            ),
                         )
                 missing = np.zeros(grid.shape, bool)
                 if computed is not None:
@@ -256,9 +285,11 @@ def plot_stability_map(
                 mappable,
                 ax=list(axes[r, :]),
                 shrink=0.9,
-                extend="max" if variable == "ms_growth_rate" else "neither",
+                extend="max" if variable.endswith("growth_rate") else "neither",
             )
-            bar.set_label("growth rate (red: unstable)" if variable == "ms_growth_rate" else _label(variable))
+            bar.set_label(
+                "growth rate (red: unstable)" if variable.endswith("growth_rate") else _label(variable)
+            )
     if n_done is not None and n_done < n_total:
         fig.suptitle(
             f"partial: {n_done} of {n_total} cells computed (the sweep was stopped or is running)",
