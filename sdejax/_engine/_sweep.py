@@ -258,6 +258,7 @@ def stability_sweep(
     if memory_budget is None:
         memory_budget = DEFAULT_MEMORY_BUDGET
     cfg.check_counts(owner, memory_budget=memory_budget)
+    cfg.check_output_path(out, owner)
     key = as_key(key, owner)
 
     def options(name):

@@ -99,7 +99,7 @@ class AbstractNoise(eqx.Module):
 
     def variance(self, gradient, n_workers: int):
         """Per-worker diagonal covariance of Z, shape (n_workers, d); ``inf`` if infinite."""
-        var = jnp.reshape(jnp.asarray(self.standard_variance()), (-1, 1))
+        var = jnp.reshape(jnp.asarray(self.standard_variance(), gradient.dtype), (-1, 1))
         return self.noise_scale(gradient, n_workers) ** 2 * var
 
     def has_finite_variance(self):
