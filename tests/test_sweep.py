@@ -25,15 +25,7 @@ SMALL = dict(
     progress=False,
     path_block=16,
 )
-VARIABLES = (
-    "ms_growth_rate",
-    "ms_growth_rate_se",
-    "ms_ratio_mean",
-    "ms_ratio_se",
-    "diverged_fraction",
-    "final_loss_mean",
-    "final_loss_se",
-)
+VARIABLES = _sweep.VARIABLES
 
 
 def assert_bitwise_equal(a, b):
@@ -119,6 +111,22 @@ def test_eta_blocks_share_variates_and_pad(small_map):
             np.testing.assert_allclose(ds[name].values, single[name].values, rtol=1e-9, err_msg=name)
     chunked = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, eta_block=3, memory_budget=1, **SMALL)
     assert_bitwise_equal(blocked, chunked)
+
+
+@pytest.mark.parametrize("item_batch", [2, 3])
+def test_item_batches_are_bitwise_invariant(small_map, item_batch):
+    # Items (path blocks of a unit) run in vmapped batches of `item_batch` (for GPUs); on a CPU
+    # the numbers do not depend on the batch size, bit for bit (3 does not divide the chunk:
+    # the last batch is padded).
+    batched = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, item_batch=item_batch, **SMALL)
+    assert_bitwise_equal(small_map, batched)
+
+
+def test_burn_in_does_not_recompile(small_map):
+    before = _sweep.TRACE_COUNT["value"]
+    other = sdejax.stability_sweep(ALGORITHM, PROBLEM, NOISE, **{**SMALL, "burn_in": 0.5})
+    assert _sweep.TRACE_COUNT["value"] == before
+    assert not np.array_equal(other["as_growth_rate"].values, small_map["as_growth_rate"].values)
 
 
 def test_eta_block_validation():
