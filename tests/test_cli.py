@@ -365,11 +365,6 @@ def test_cli_module_does_not_import_jax_for_help():
     assert result.stdout.strip() == "NO_JAX", result.stderr[-2000:]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="sdejax/__init__.py imports the whole package (and JAX) eagerly; `sdejax --help` "
-    "starts JAX until the package __init__ becomes lazy (not a CLI file)",
-)
 def test_sdejax_help_does_not_import_jax():
     code = textwrap.dedent(
         """

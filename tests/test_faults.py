@@ -225,9 +225,6 @@ def test_stale_tmp_file_from_a_kill_mid_write_does_not_matter(tmp_path, referenc
     assert not Path(str(out) + ".tmp").exists()
 
 
-@pytest.mark.xfail(
-    strict=False, reason="until stability_sweep calls _engine._config.check_output_path before computing"
-)
 @pytest.mark.parametrize("where", ["missing", "unwritable", "folder"])
 def test_unusable_output_path_fails_before_any_computation(where, tmp_path):
     out = {

@@ -209,12 +209,9 @@ def test_half_precision_x0_is_computed_in_float32(dtype):
     "model, components",
     [
         ("discrete", (ALGORITHM, PROBLEM, NOISE)),
-        pytest.param(
+        (
             "sme1",
             (ALGORITHM, sdejax.Quadratic(jnp.ones(4, jnp.float32)), sdejax.GaussianNoise(np.float32(0.1))),
-            marks=pytest.mark.xfail(
-                strict=False, reason="engine: the SDE state is not yet cast to x0's dtype (f32 vs f64 carry)"
-            ),
         ),
     ],
 )
