@@ -1,21 +1,22 @@
-"""Distributed SGD and distributed compressed SGD."""
+"""Distributed compressed SGD, and distributed SGD as its identity-compressor case."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 import equinox as eqx
-import optax
 
 from .. import optim
 from .._compressors import AbstractCompressor, Identity
-from ._base import AbstractAlgorithm, check_compressor, check_workers
+from ._base import AbstractAlgorithm, AggregateForm, check_compressor, check_workers
 
 
 class DCSGD(AbstractAlgorithm):
-    """Distributed compressed SGD: x_{k+1} = x_k − η η_k (1/N) Σ_i C_i(g_i) (model.md §4).
+    """Distributed compressed SGD: x_{k+1} = x_k − η η_k (1/N) Σ_i C_i(g_i) (docs/theory.md §4).
 
-    Each worker compresses its own stochastic gradient with independent randomness.
+    Each worker compresses its own stochastic gradient with independent randomness. The
+    discrete model runs :func:`sdejax.optim.dcsgd`; with identical workers, the Bernoulli
+    sparsifier or ``Identity`` and Gaussian noise it is drawn by an exact O(d) aggregate sampler.
 
     **Arguments:**
     - `compressor`: any :class:`sdejax.AbstractCompressor` (SDE models need an unbiased one).
@@ -26,30 +27,29 @@ class DCSGD(AbstractAlgorithm):
     n_workers: int = eqx.field(static=True)
     name: ClassVar[str] = "DCSGD"
     family: ClassVar[str] = "dcsgd"
+    is_stateless: ClassVar[bool] = True
 
     def __init__(self, compressor: AbstractCompressor, n_workers: int):
         self.compressor = check_compressor(compressor, "DCSGD")
         self.n_workers = check_workers(n_workers, "DCSGD")
 
-    def transformation(self, key, problem, noise):
-        return optax.chain(
-            optim.compress_workers(self.compressor, key=key),
-            optim.aggregate_workers(vote="mean"),
-        )
+    def transformation(self, learning_rate, key, problem, noise):
+        del problem, noise
+        return optim.dcsgd(learning_rate, self.compressor, key=key)
+
+    @property
+    def aggregate_form(self):
+        return AggregateForm(self.compressor, "mean", self.n_workers)
 
 
-class DSGD(AbstractAlgorithm):
-    """Distributed SGD: x_{k+1} = x_k − η η_k (1/N) Σ_i g_i (DCSGD with ``Identity()``)."""
+def DSGD(n_workers: int) -> DCSGD:
+    """Distributed SGD: x_{k+1} = x_k − η η_k (1/N) Σ_i g_i (docs/theory.md §4).
 
-    n_workers: int = eqx.field(static=True)
-    compressor: Identity
-    name: ClassVar[str] = "DSGD"
-    family: ClassVar[str] = "dcsgd"
+    Returns ``DCSGD(Identity(), n_workers)``: the same value, so the same discrete model,
+    aggregate sampler, SDE models and theory.
 
-    def __init__(self, n_workers: int):
-        self.n_workers = check_workers(n_workers, "DSGD")
-        self.compressor = Identity()
-
-    def transformation(self, key, problem, noise):
-        del key
-        return optim.aggregate_workers(vote="mean")
+    ```python
+    assert sdejax.DSGD(8) == sdejax.DCSGD(sdejax.Identity(), 8)
+    ```
+    """
+    return DCSGD(Identity(), check_workers(n_workers, "DSGD"))

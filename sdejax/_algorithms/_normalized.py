@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import equinox as eqx
-import optax
 
 from .. import optim
 from .._compressors import AbstractCompressor
@@ -15,7 +14,7 @@ _SCALINGS = ("plain", "theory")
 
 
 class NormalizedDCSGD(AbstractAlgorithm):
-    """Normalized DCSGD (model.md §4).
+    """Normalized DCSGD (docs/theory.md §4), the chain :func:`sdejax.optim.normalized_dcsgd`.
 
     * ``scaling="plain"``: x_{k+1} = x_k − η η_k ĝ/‖ĝ‖;
     * ``scaling="theory"`` [reconstructed]: x_{k+1} = x_k − η η_k ĝ / D(‖ĝ‖) with
@@ -33,6 +32,7 @@ class NormalizedDCSGD(AbstractAlgorithm):
     denominator: object = eqx.field(static=True)
     name: ClassVar[str] = "NormalizedDCSGD"
     family: ClassVar[str] = "normalized"
+    is_stateless: ClassVar[bool] = True
 
     def __init__(self, compressor, n_workers: int, scaling: str = "plain", denominator=None):
         self.compressor = check_compressor(compressor, "NormalizedDCSGD")
@@ -43,38 +43,34 @@ class NormalizedDCSGD(AbstractAlgorithm):
         self.denominator = denominator
 
     def check(self, problem, noise):
-        super().check(problem, noise)
         if self.scaling == "theory" and self.denominator is None and problem.smoothness() is None:
             raise ValueError(
                 "NormalizedDCSGD(scaling='theory') needs the problem's (L0, L1): give the "
                 "LossProblem `smoothness=(L0, L1)` or pass a `denominator`."
             )
+        super().check(problem, noise)
 
-    def transformation(self, key, problem, noise):
+    def transformation(self, learning_rate, key, problem, noise):
         if self.scaling == "plain":
-            normalizer = optim.normalize_update()
+            constants = {}
         elif self.denominator is not None:
             rule = self.denominator
-            normalizer = optim.scale_by_theory_normalization(
+            constants = dict(
                 l0=None,
                 l1=None,
-                omega=None,
                 n_workers=self.n_workers,
                 denominator=lambda norm: rule(norm, self, problem, noise),
             )
         else:
             l0, l1 = problem.smoothness()
-            normalizer = optim.scale_by_theory_normalization(
+            constants = dict(
                 l0=l0,
                 l1=l1,
-                omega=self.compressor.omega(problem.dim),
                 n_workers=self.n_workers,
                 dim=problem.dim,
                 sigma0=getattr(noise, "sigma0", 0.0),
                 sigma1=getattr(noise, "sigma1", 0.0),
             )
-        return optax.chain(
-            optim.compress_workers(self.compressor, key=key),
-            optim.aggregate_workers(vote="mean"),
-            normalizer,
+        return optim.normalized_dcsgd(
+            learning_rate, self.compressor, key=key, scaling=self.scaling, **constants
         )

@@ -14,19 +14,22 @@ SAMPLERS: tuple[AbstractAggregateSampler, ...] = (
 
 
 def find_aggregate_sampler(algorithm, noise, problem=None):
-    """(sampler, None) for the first exact sampler covering the pair, else (None, reasons).
+    """(sampler, None) for the exact sampler of ``algorithm``'s declared vote, else (None, why).
 
-    Every sampler needs identical workers: a problem with per-worker objectives
-    (``problem.is_heterogeneous``) always takes the per-worker path.
+    The algorithm declares its direction as a vote over per-worker terms (``aggregate_form``;
+    ``None`` for chains that are not one, e.g. normalized or stateful ones); each sampler
+    declares which votes and noise models it covers and whether it needs identical workers.
+    Called once, when a model is built.
     """
-    if problem is not None and problem.is_heterogeneous:
+    form = algorithm.aggregate_form
+    if form is None:
         return None, (
-            f"{type(problem).__name__} gives each worker its own objective (heterogeneous workers); "
-            "exact aggregate samplers need identical workers"
+            f"{type(algorithm).__name__} declares no aggregate form (its update is not a vote over "
+            "independent per-worker terms)"
         )
     reasons = []
     for sampler in SAMPLERS:
-        reason = sampler.unsupported_reason(algorithm, noise)
+        reason = sampler.unsupported_reason(form, noise, problem)
         if reason is None:
             return sampler, None
         reasons.append(f"{type(sampler).__name__}: {reason}")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import jax.random as jr
 
-from ..._algorithms import DCSGD
 from ..._compressors import BernoulliSparsifier
 from ..._noise import AffineGaussianNoise, GaussianNoise
-from ._base import AbstractAggregateSampler, heterogeneity_reason, worker_scale
+from ._base import AbstractAggregateSampler, worker_scale
 from ._binomial import binomial
 
 
@@ -22,21 +21,22 @@ class BernoulliGaussianSampler(AbstractAggregateSampler):
         u_j = (M_j ∂_j f + s_j √M_j ξ_j) / (N p),   M_j ~ Binomial(N, p), ξ_j ~ N(0, 1),
 
     one binomial count and one normal per coordinate instead of N uniforms and N normals.
-    Requires identical workers (scalar σ, σ0, σ1 and p); s is the common noise scale (for affine
-    noise s² = σ0² + σ1²‖∇f‖²).
+    Covers the mean vote of ``BernoulliSparsifier`` terms (DCSGD). Requires identical workers
+    (scalar σ, σ0, σ1; p is always a scalar); s is the common noise scale (for affine noise
+    s² = σ0² + σ1²‖∇f‖²).
     """
 
-    def unsupported_reason(self, algorithm, noise):
-        if type(algorithm) is not DCSGD or not isinstance(algorithm.compressor, BernoulliSparsifier):
-            return "needs DCSGD with a BernoulliSparsifier"
+    def covers(self, form, noise):
+        if not isinstance(form.compressor, BernoulliSparsifier) or form.vote != "mean":
+            return "needs the mean of BernoulliSparsifier-compressed gradients (DCSGD)"
         if not isinstance(noise, (GaussianNoise, AffineGaussianNoise)):
             return "needs GaussianNoise or AffineGaussianNoise (a sum of Gaussians is Gaussian)"
-        return heterogeneity_reason(noise, ("p", algorithm.compressor.p))
+        return None
 
-    def direction(self, key, gradient, algorithm, noise):
+    def direction(self, key, gradient, form, noise):
         key_count, key_normal = jr.split(key)
-        n = algorithm.n_workers
-        p = jnp.asarray(algorithm.compressor.p, gradient.dtype)
+        n = form.n_workers
+        p = jnp.asarray(form.compressor.p, gradient.dtype)
         kept = binomial(key_count, n, p, gradient.shape, gradient.dtype)
         xi = jr.normal(key_normal, gradient.shape, gradient.dtype)
         scale = worker_scale(noise, gradient)

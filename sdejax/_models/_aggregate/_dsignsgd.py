@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ..._algorithms import DSignSGD
-from ._base import AbstractAggregateSampler, heterogeneity_reason, worker_scale
+from ..._compressors import Sign
+from ._base import AbstractAggregateSampler, worker_scale
 from ._binomial import binomial
 
 
@@ -23,20 +23,20 @@ class DSignSGDSampler(AbstractAggregateSampler):
     scale (noise-free workers) gives sign(∂_j f) exactly, as the per-worker path does.
     Covers every sdejax noise model (each declares its CDF: Gaussian, affine Gaussian,
     Student-t including Cauchy and non-integer ν, whose per-worker sampler is slow); requires
-    identical workers and noise without atoms.
+    identical workers and noise without atoms. Covers the mean and majority votes of ``Sign``.
     """
 
-    def unsupported_reason(self, algorithm, noise):
-        if type(algorithm) is not DSignSGD:
-            return "needs DSignSGD"
-        return heterogeneity_reason(noise)
+    def covers(self, form, noise):
+        if not isinstance(form.compressor, Sign):
+            return "needs a vote over the workers' signs (DSignSGD)"
+        return None
 
-    def direction(self, key, gradient, algorithm, noise):
-        n = algorithm.n_workers
+    def direction(self, key, gradient, form, noise):
+        n = form.n_workers
         positive = worker_scale(noise, gradient) > 0
         q = jnp.clip(noise.sign_probability(gradient, 1)[0], 0.0, 1.0)
         count = binomial(key, n, q, gradient.shape, gradient.dtype)
         vote = (2.0 * count - n) / n
-        if algorithm.vote == "majority":
+        if form.vote == "majority":
             vote = jnp.sign(vote)
         return jnp.where(positive, vote, jnp.sign(gradient))
