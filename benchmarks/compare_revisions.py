@@ -117,7 +117,8 @@ def main(argv=None) -> int:
         cur_t = statistics.median(r["time"] for r in runs["current"])
         base_c = statistics.median(r["first"] - r["time"] for r in runs["base"])
         cur_c = statistics.median(r["first"] - r["time"] for r in runs["current"])
-        print(f"| {workload} | {base_t:.3f} | {cur_t:.3f} | {cur_t / base_t:.2f} | {base_c:.1f} / {cur_c:.1f} |")
+        ratio = cur_t / base_t
+        print(f"| {workload} | {base_t:.3f} | {cur_t:.3f} | {ratio:.2f} | {base_c:.1f} / {cur_c:.1f} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"base": args.base, "results": results}, indent=1))
     return 0

@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from functools import partial
 
+import _common
 import jax.numpy as jnp
 import jax.random as jr
 import jax_baselines
@@ -234,6 +235,9 @@ def w4(sizes):
     import sdejax
 
     paths, steps = (64, 100) if sizes.quick else (256, 500)
+    if _common.on_gpu():
+        # W4-shaped work at GPU size: 4,096 paths per cell (2^22 paths per map).
+        paths = 4096
     spec = W4_SPEC
     algorithm, problem, noise = spec.sdejax_components()
 

@@ -10,7 +10,6 @@ assembled and persisted by ``sdejax._results``.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -26,24 +25,15 @@ import xarray as xr
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from .._results._assemble import sweep_dataset
-from .._results._metadata import describe, provenance
+from .._results._assemble import SweepResults
 from .._results._overlay import theory_thresholds
 from .._results._persist import load_matching, write_atomic
-from . import _config as cfg
 from ._estimators import TaskAccumulator
-from ._grid import resolve_grid, stack_params
+from ._grid import stack_params
 from ._kernel import resample_key, run_block
-from ._plan import (
-    DEFAULT_MEMORY_BUDGET,
-    Plan,
-    choose_eta_block,
-    choose_item_batch,
-    choose_path_block,
-    item_bytes,
-)
-from ._sharding import AXIS, broadcast_from_first, make_mesh, n_shards, put_replicated, put_sharded, to_host
-from ._simulate import as_key, cast_floating
+from ._setup import SweepSetup, attributes, prepare
+from ._sharding import AXIS, broadcast_from_first, put_replicated, put_sharded, to_host
+from ._simulate import cast_floating
 
 VARIABLES = (
     "ms_growth_rate",
@@ -249,172 +239,86 @@ def stability_sweep(
     ```
     """
     owner = "stability_sweep"
-    cfg.check_components(algorithm, problem, noise, owner)
-    cfg.check_counts(owner, steps=steps, n_paths=n_paths)
-    etas = cfg.check_learning_rates(learning_rates, owner)
-    burn_in = cfg.check_fraction("burn_in", burn_in, owner)
-    cfg.check_schedule(schedule, steps, owner)
-    models = _check_models(models, owner)
-    if memory_budget is None:
-        memory_budget = DEFAULT_MEMORY_BUDGET
-    cfg.check_counts(owner, memory_budget=memory_budget)
-    cfg.check_output_path(out, owner)
-    key = as_key(key, owner)
-
-    def options(name):
-        return cfg.model_options(name, sde_substeps, sampling, model_options, owner)
-
-    resolved = resolve_grid(
-        grid, algorithm, problem, noise, models, options, lambda *cell: cfg.check_components(*cell, owner)
+    setup = prepare(**locals())
+    results = SweepResults(
+        VARIABLES + (POOLED_VARIABLES if pooled else ()),
+        setup.models,
+        setup.etas,
+        setup.grid,
+        *theory_thresholds(setup.models, setup.grid.cells),
+        attributes(
+            setup, algorithm, problem, noise, grid, x0, schedule, sde_substeps, model_options, pooled
+        ),
+        setup.dtype,
     )
-    starts, bounds = [], []
-    for _, cell_problem, _ in resolved.cells:
-        start = x0(cell_problem) if callable(x0) else x0
-        x = cfg.check_x0(start, cell_problem, n_paths, owner)
-        bounds.append(cfg.divergence_bound_for(x, divergence_bound, owner))
-        starts.append(x[:1] if np.ndim(start) == 1 else x)
-    dtype = starts[0].dtype
-    itemsize = np.dtype(dtype).itemsize
-    window_start = int(burn_in * steps)
-    mesh = make_mesh(devices)
-    shards = n_shards(mesh)
-    n_models, n_etas, n_cells = len(models), len(etas), resolved.n_cells
-    max_d = max(s.shape[-1] for s in starts)
-    max_workers = max(alg.n_workers for alg, _, _ in resolved.cells)
-    block = choose_path_block(path_block, n_paths, max_d, max_workers, steps, itemsize, owner)
-    bytes_per_eta = item_bytes(block, max_d, max_workers, steps, itemsize)
-    eta_per_item = choose_eta_block(eta_block, n_etas, bytes_per_eta, owner)
-    platform = mesh.devices.flat[0].platform
-    batch = choose_item_batch(item_batch, block * eta_per_item, platform, owner)
-    plan = Plan.build(
-        group_cells=[g.cells for g in resolved.groups],
-        group_models=[g.model for g in resolved.groups],
-        models=models,
-        etas=etas,
-        n_cells=n_cells,
-        n_paths=n_paths,
-        block=block,
-        eta_block=eta_per_item,
-        item_batch=batch,
-        memory_budget=memory_budget,
-        item_size=eta_per_item * bytes_per_eta * batch,
-        shards=shards,
-        dtype=dtype,
-    )
-
-    # ------------------------------------------------------------------ output skeleton
-    names = VARIABLES + (POOLED_VARIABLES if pooled else ())
-    coords = {"model": list(models), "learning_rate": etas, **resolved.coordinates}
-    dims = ("model", "learning_rate", *resolved.dims)
-    shape = (n_models, n_etas, *resolved.shape)
-    theory_values, theory_notes = theory_thresholds(models, resolved.cells)
-    attrs = provenance(
-        algorithm=algorithm,
-        problem=problem,
-        noise=noise,
-        steps=steps,
-        n_paths=n_paths,
-        models=",".join(models),
-        grid=_describe_grid(grid),
-        schedule=schedule,
-        divergence_bound=bounds[0] if len(set(bounds)) == 1 else json.dumps(bounds),
-        burn_in=burn_in,
-        path_block=block,
-        eta_block=eta_per_item,
-        estimator="population dynamics (mean-square), path exponents (almost-sure)",
-        key=str(np.asarray(jr.key_data(key)).tolist()),
-        key_impl=str(jr.key_impl(key)),
-        x0=_describe_x0(x0),
-        sampling=",".join(
-            sorted(
-                {str(getattr(g.static, "sampling", "n/a")) for g in resolved.groups if g.model == "discrete"}
-            )
-        )
-        or "n/a",
-        sde_substeps=sde_substeps,
-        model_options=describe(model_options) if model_options else "None",
-        pooled=int(pooled),
-        dtype=str(dtype),
-    )
-    values = np.full((len(names), n_models * n_etas * n_cells), np.nan, dtype)
-    completed = np.zeros(n_models * n_etas * n_cells, np.int8)
-
-    def dataset(include_completed):
-        return sweep_dataset(
-            {name: values[i].reshape(shape) for i, name in enumerate(names)},
-            dims,
-            coords,
-            theory_values.reshape((n_models, *resolved.shape)),
-            theory_notes,
-            attrs,
-            completed.reshape(shape) if include_completed else None,
-        )
-
-    writer = out is not None and jax.process_index() == 0
     if out is not None:
-        stored = load_matching(out, dataset(True)) if jax.process_index() == 0 else None
+        stored = load_matching(out, results.dataset(True)) if jax.process_index() == 0 else None
         if stored is not None:
-            for i, name in enumerate(names):
-                values[i] = np.asarray(stored[name].values, dtype).reshape(-1)
-            completed[:] = np.asarray(stored["completed"].values).reshape(-1)
-        values[:] = broadcast_from_first(values)
-        completed[:] = broadcast_from_first(completed)
+            results.restore(stored)
+        results.values[:] = broadcast_from_first(results.values)
+        results.completed[:] = broadcast_from_first(results.completed)
+    _run(setup, results, schedule=schedule, pooled=pooled, out=out, progress=progress, callback=callback)
+    return results.dataset(False)
 
+
+def _run(setup: SweepSetup, results, *, schedule, pooled, out, progress, callback):
+    """Run the plan's chunks that are not finished yet, writing ``out`` after each."""
+    plan, mesh, dtype = setup.plan, setup.mesh, setup.dtype
+    writer = out is not None and jax.process_index() == 0
     # A unit split over several chunks is marked completed only by its last chunk, so an
     # interrupted split unit reruns from its first block.
-    todo = [chunk for chunk in plan.chunks if not np.all(completed[plan.tasks_of(chunk.units)] == 1)]
+    todo = [chunk for chunk in plan.chunks if not results.finished(plan.tasks_of(chunk.units))]
     bar = tqdm(
         total=len(plan.chunks),
         initial=len(plan.chunks) - len(todo),
-        desc=owner,
+        desc="stability_sweep",
         unit="chunk",
         disable=_quiet(progress) or jax.process_index() != 0,
     )
-    key_data = put_replicated(mesh, np.asarray(jr.key_data(key)))
-    window = put_replicated(mesh, np.asarray(window_start, np.int32))
+    key_data = put_replicated(mesh, np.asarray(jr.key_data(setup.key)))
+    window = put_replicated(mesh, np.asarray(setup.window_start, np.int32))
+    program = _Program(
+        setup.steps,
+        plan.block,
+        setup.n_paths,
+        schedule,
+        jr.key_impl(setup.key),
+        mesh,
+        plan.item_batch,
+        pooled,
+    )
     tables = {}
     accumulator: TaskAccumulator | None = None
     for chunk in todo:
         tick = time.perf_counter()
-        group = resolved.groups[chunk.group]
+        group = setup.grid.groups[chunk.group]
         if chunk.group not in tables:
-            tables[chunk.group] = _group_inputs(group, starts, bounds, plan.n_blocks * block, dtype, mesh)
+            rows = plan.n_blocks * plan.block
+            tables[chunk.group] = _group_inputs(group, setup.starts, setup.bounds, rows, dtype, mesh)
         stacked, x0_table, cell_bounds, cell_rows = tables[chunk.group]
         item_row, item_lr, item_offset, n_items = plan.items(chunk, cell_rows)
-        inputs = put_sharded(
-            mesh,
-            (
-                jax.tree_util.tree_map(lambda leaf, rows=item_row: leaf[rows], stacked),
-                item_lr,
-                item_offset,
-                item_row,
-                cell_bounds[item_row],
-            ),
-        )
-        program = _Program(steps, block, n_paths, schedule, jr.key_impl(key), mesh, plan.item_batch, pooled)
+        params = jax.tree_util.tree_map(lambda leaf, rows=item_row: leaf[rows], stacked)
+        inputs = put_sharded(mesh, (params, item_lr, item_offset, item_row, cell_bounds[item_row]))
         result = to_host(_run_items(group.static, program, *inputs, x0_table, window, key_data))
         n_units = len(chunk.units)
-        stats = _per_task(result, n_items, n_units, chunk.n_blocks, eta_per_item)
         if chunk.first_block == 0:
-            accumulator = TaskAccumulator(n_units * eta_per_item, window_start, dtype)
-        accumulator.add(stats)
+            accumulator = TaskAccumulator(n_units * plan.eta_block, setup.window_start, dtype)
+        accumulator.add(_per_task(result, n_items, n_units, chunk.n_blocks, plan.eta_block))
         if chunk.last:
             slots = plan.unit_tasks[chunk.units].reshape(-1)
             real = slots >= 0  # padded η slots are dropped
-            final = accumulator.finalize(plan.unit_rates[chunk.units].reshape(-1), n_paths)
-            for i, name in enumerate(names):
-                values[i, slots[real]] = final[name][real]
-            completed[slots[real]] = 1
+            final = accumulator.finalize(plan.unit_rates[chunk.units].reshape(-1), setup.n_paths)
+            results.store(slots[real], {name: value[real] for name, value in final.items()})
             accumulator = None
             if writer:
-                write_atomic(dataset(True), out)
+                write_atomic(results.dataset(True), out)
         elapsed = time.perf_counter() - tick
         bar.update(1)
-        bar.set_postfix_str(f"{plan.paths_in(chunk, n_paths) * steps / max(elapsed, 1e-9):.3g} path-steps/s")
+        rate = plan.paths_in(chunk, setup.n_paths) * setup.steps / max(elapsed, 1e-9)
+        bar.set_postfix_str(f"{rate:.3g} path-steps/s")
         if callback is not None:
             callback(bar.n, len(plan.chunks))
     bar.close()
-    return dataset(False)
 
 
 def _per_task(result, n_items, n_units, n_blocks, eta_per_item):
@@ -425,17 +329,6 @@ def _per_task(result, n_items, n_units, n_blocks, eta_per_item):
         return np.swapaxes(leaf, 1, 2).reshape(n_units * eta_per_item, n_blocks, *leaf.shape[3:])
 
     return jax.tree_util.tree_map(reshape, result)
-
-
-def _check_models(models, owner):
-    if isinstance(models, str):
-        models = (models,)
-    models = tuple(models)
-    if not models:
-        raise ValueError(f"{owner}: `models` must name at least one model.")
-    if len(set(models)) != len(models):
-        raise ValueError(f"{owner}: `models` repeats a name: {models}.")
-    return models
 
 
 def _group_inputs(group, starts, bounds, rows, dtype, mesh):
@@ -453,25 +346,6 @@ def _group_inputs(group, starts, bounds, rows, dtype, mesh):
     cell_bounds = np.asarray([bounds[c] for c in group.cells], dtype)
     cell_rows = {c: i for i, c in enumerate(group.cells)}
     return stacked, put_replicated(mesh, table), cell_bounds, cell_rows
-
-
-def _describe_grid(grid) -> str:
-    if not grid:
-        return "None"
-    return json.dumps(
-        {
-            path: np.asarray(v).tolist()
-            if not isinstance(v, (list, tuple))
-            else [np.asarray(x).tolist() for x in v]
-            for path, v in grid.items()
-        }
-    )
-
-
-def _describe_x0(x0) -> str:
-    if callable(x0):
-        return f"callable {getattr(x0, '__qualname__', repr(x0))}"
-    return json.dumps(np.asarray(x0).tolist())
 
 
 def _quiet(progress):

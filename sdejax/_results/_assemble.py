@@ -55,6 +55,52 @@ def describe_variables(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+class SweepResults:
+    """The numbers of a sweep as they are computed: one row per task (model, learning rate,
+    cell, flattened row-major), a ``completed`` flag per task, and the Dataset built from them.
+
+    ``restore`` takes the finished tasks of a stored (resumed) file, ``store`` the tasks of a
+    finished chunk; ``dataset`` assembles the Dataset at any moment.
+    """
+
+    def __init__(self, names, models, etas, grid, theory_values, theory_notes, attrs, dtype):
+        self.names = tuple(names)
+        self.dims = ("model", "learning_rate", *grid.dims)
+        self.coords = {"model": list(models), "learning_rate": np.asarray(etas), **grid.coordinates}
+        self.shape = (len(models), len(etas), *grid.shape)
+        self.theory = np.asarray(theory_values).reshape((len(models), *grid.shape))
+        self.theory_notes = theory_notes
+        self.attrs = attrs
+        self.dtype = np.dtype(dtype)
+        size = int(np.prod(self.shape))
+        self.values = np.full((len(self.names), size), np.nan, self.dtype)
+        self.completed = np.zeros(size, np.int8)
+
+    def dataset(self, include_completed: bool = False) -> xr.Dataset:
+        return sweep_dataset(
+            {name: self.values[i].reshape(self.shape) for i, name in enumerate(self.names)},
+            self.dims,
+            self.coords,
+            self.theory,
+            self.theory_notes,
+            self.attrs,
+            self.completed.reshape(self.shape) if include_completed else None,
+        )
+
+    def restore(self, stored: xr.Dataset) -> None:
+        for i, name in enumerate(self.names):
+            self.values[i] = np.asarray(stored[name].values, self.dtype).reshape(-1)
+        self.completed[:] = np.asarray(stored["completed"].values).reshape(-1)
+
+    def store(self, tasks, final: dict) -> None:
+        for i, name in enumerate(self.names):
+            self.values[i, tasks] = final[name]
+        self.completed[tasks] = 1
+
+    def finished(self, tasks) -> bool:
+        return bool(np.all(self.completed[tasks] == 1))
+
+
 def sweep_dataset(
     values: dict, dims, coords, theory_values, theory_notes, attrs, completed=None
 ) -> xr.Dataset:

@@ -45,3 +45,32 @@ def provenance(**config) -> dict:
         else:
             attrs[name] = describe(value)
     return attrs
+
+
+def describe_grid(grid) -> str:
+    """A grid as JSON: {path: values} (array-valued entries as nested lists)."""
+    import json
+
+    import numpy as np
+
+    if not grid:
+        return "None"
+    return json.dumps(
+        {
+            path: np.asarray(v).tolist()
+            if not isinstance(v, (list, tuple))
+            else [np.asarray(x).tolist() for x in v]
+            for path, v in grid.items()
+        }
+    )
+
+
+def describe_x0(x0) -> str:
+    """A start point as JSON, or the name of the callable that makes it."""
+    import json
+
+    import numpy as np
+
+    if callable(x0):
+        return f"callable {getattr(x0, '__qualname__', repr(x0))}"
+    return json.dumps(np.asarray(x0).tolist())
