@@ -3,6 +3,7 @@ through the shared contract suites (style.md, Tests)."""
 
 import jax
 import jax.numpy as jnp
+import optax
 
 import sdejax
 
@@ -51,10 +52,55 @@ def _optimizers():
             n_workers=N,
             sigma1=0.1,
         ),
+        "ef21_top_k": lambda: optax.chain(
+            sdejax.optim.error_feedback(sdejax.TopK(3), n_workers=N),
+            sdejax.optim.aggregate_workers(),
+            optax.scale_by_learning_rate(0.1),
+        ),
+        "ef21_rand_k": lambda: optax.chain(
+            sdejax.optim.error_feedback(sdejax.RandK(3), n_workers=N, key=key),
+            sdejax.optim.aggregate_workers(),
+            optax.scale_by_learning_rate(0.1),
+        ),
+        "per_worker_clip": lambda: optax.chain(
+            sdejax.optim.per_worker(optax.clip_by_global_norm(1.0)),
+            sdejax.optim.aggregate_workers(),
+            optax.scale_by_learning_rate(0.1),
+        ),
+        "per_worker_momentum": lambda: optax.chain(
+            sdejax.optim.per_worker(optax.trace(decay=0.9), n_workers=N),
+            sdejax.optim.aggregate_workers(),
+            optax.scale_by_learning_rate(0.1),
+        ),
     }
 
 
 OPTIMIZERS = _optimizers()
+
+
+def _heavy_ball(learning_rate, key):
+    del key
+    return optax.chain(
+        sdejax.optim.aggregate_workers(), optax.trace(decay=0.5), optax.scale_by_learning_rate(learning_rate)
+    )
+
+
+def _ef21_momentum(learning_rate, key):
+    return optax.chain(
+        sdejax.optim.error_feedback(sdejax.RandK(3), n_workers=N, key=key),
+        sdejax.optim.aggregate_workers(),
+        optax.trace(decay=0.5),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+
+
+def _scheduled(learning_rate, key):
+    del key
+    return optax.chain(
+        sdejax.optim.aggregate_workers(),
+        optax.inject_hyperparams(optax.sgd)(learning_rate=lambda count: learning_rate * 0.99**count),
+    )
+
 
 ALGORITHMS = {
     "dsgd": sdejax.DSGD(N),
@@ -64,6 +110,9 @@ ALGORITHMS = {
     "dsignsgd_majority": sdejax.DSignSGD(N, vote="majority"),
     "normalized_plain": sdejax.NormalizedDCSGD(sdejax.RandK(3), N),
     "normalized_theory": sdejax.NormalizedDCSGD(sdejax.BernoulliSparsifier(0.5), N, scaling="theory"),
+    "optax_heavy_ball": sdejax.OptaxAlgorithm(_heavy_ball, N),
+    "optax_ef21_momentum": sdejax.OptaxAlgorithm(_ef21_momentum, N),
+    "optax_inject_hyperparams": sdejax.OptaxAlgorithm(_scheduled, N),
 }
 
 

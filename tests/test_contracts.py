@@ -102,22 +102,32 @@ def test_optimizer_contract(name):
 
 # ----------------------------------------------------------------------------- algorithms
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
-def test_algorithm_direction_contract(name):
+def test_algorithm_model_contract(name):
     algorithm = ALGORITHMS[name]
     problem = sdejax.Quadratic(jnp.linspace(0.5, 2.0, D))
     noise = NOISES["gaussian"]
     algorithm.check(problem, noise)
     model = sdejax.DiscreteModel(algorithm, problem, noise)
+    x = jnp.ones(D)
 
     @jax.jit
     @chex.assert_max_traces(n=1)
-    def step(k, x, lr):
-        return model.step(k, x, lr, 1.0)
+    def run(k, lr):
+        state = model.init(jr.fold_in(k, 1), x, lr)
+        one = model.step(k, state, lr, 1.0)
+        two = model.step(jr.fold_in(k, 2), one, lr, 0.5)
+        # the state through lax.cond (a data-dependent predicate), and vmapped over paths
+        through = jax.lax.cond(lr > 0, lambda s: model.step(jr.fold_in(k, 3), s, lr, 1.0), lambda s: s, one)
+        keys = jr.split(k, 7)
+        paths = jax.vmap(lambda kp: model.step(kp, model.init(kp, x, lr), lr, 1.0))(keys)
+        return state, one, two, through, jax.vmap(model.position)(paths)
 
-    x = jnp.ones(D)
-    out = step(jr.key(0), x, 0.1)
-    np.testing.assert_array_equal(out, step(jr.key(0), x, 0.1))
-    step(jr.key(0), x, 0.2)  # a new learning rate is a new value, not a new trace
-    chex.assert_shape(out, (D,))
-    paths = jax.vmap(lambda k: model.step(k, x, 0.1, 1.0))(jr.split(jr.key(1), 7))
-    chex.assert_shape(paths, (7, D))
+    out = run(jr.key(0), 0.1)
+    chex.assert_trees_all_equal(out, run(jr.key(0), 0.1))  # same key -> same output
+    run(jr.key(0), 0.2)  # a new learning rate is a new value, not a new trace
+    state, one, two, through, positions = out
+    for later in (one, two, through):  # the state is a stable carry
+        chex.assert_trees_all_equal_shapes_and_dtypes(later, state)
+    assert model.position(two).shape == (D,) and model.position(two).dtype == x.dtype
+    chex.assert_shape(positions, (7, D))
+    assert np.all(np.isfinite(positions))
