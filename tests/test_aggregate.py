@@ -1,8 +1,9 @@
-"""Each exact aggregate sampler equals the per-worker reference in law (performance.md).
+"""Each exact aggregate sampler equals the algorithm's optax chain in law (performance.md).
 
 For every covered (algorithm, noise) pair, one step's direction u = (x − x₁)/η at a fixed x is
-drawn M times with ``sampling="aggregate"`` and M times with ``sampling="per_worker"`` (fixed,
-different seeds) and compared per coordinate by
+drawn M times with ``sampling="aggregate"`` and M times from the algorithm's public
+``sdejax.optim`` chain applied to the workers' noisy gradients (fixed, different seeds), and
+compared per coordinate by
 * the first two moments, |Δ| < z·SE, and
 * a two-sample Kolmogorov–Smirnov test (scipy.stats.ks_2samp), Bonferroni-corrected.
 """
@@ -11,11 +12,13 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 import pytest
 from helpers import z_for
 from scipy import stats
 
 import sdejax
+from sdejax import optim
 
 M = 20_000
 PROBLEM = sdejax.Quadratic(jnp.array([1.0, 2.0, 0.5, 1.5, 1.0]))
@@ -52,6 +55,28 @@ def _directions(algorithm, noise, sampling, seed, m=M):
     return np.asarray(step(jr.split(jr.key(seed), m)))
 
 
+def _chain(algorithm):
+    """The algorithm's public sdejax.optim chain, (learning_rate, key) -> transformation."""
+    if isinstance(algorithm, sdejax.DSignSGD):
+        return lambda lr, key: optim.dsignsgd(lr, vote=algorithm.vote)
+    assert isinstance(algorithm, sdejax.DCSGD)
+    return lambda lr, key: optim.dcsgd(lr, algorithm.compressor, key=key)
+
+
+def _chain_directions(algorithm, noise, seed, m=M):
+    """u = −update of the chain at η = 1 for the workers' gradients ∇f(x) + Z_i."""
+    make, n = _chain(algorithm), algorithm.n_workers
+    g = PROBLEM.gradient(X)
+
+    def one(key):
+        key_noise, key_chain = jr.split(key)
+        grads = g[None, :] + noise.sample(key_noise, g, n)
+        chain = make(1.0, key_chain)
+        return -chain.update(grads, chain.init(X), X)[0]
+
+    return np.asarray(jax.jit(jax.vmap(one))(jr.split(jr.key(seed), m)))
+
+
 def _check_equal_in_law(a, b):
     d = a.shape[1]
     z = z_for(FALSE_ALARM / (3 * d))
@@ -78,11 +103,11 @@ def _check_equal_in_law(a, b):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_aggregate_equals_per_worker(case):
+def test_aggregate_equals_the_chain(case):
     algorithm, noise = CASES[case]
     assert sdejax.DiscreteModel(algorithm, PROBLEM, noise).sampling == "aggregate"
     aggregate = _directions(algorithm, noise, "aggregate", seed=1)
-    reference = _directions(algorithm, noise, "per_worker", seed=2)
+    reference = _chain_directions(algorithm, noise, seed=2)
     _check_equal_in_law(aggregate, reference)
 
 
@@ -96,10 +121,10 @@ def test_aggregate_equals_per_worker(case):
     ],
     ids=["dsignsgd_student2.5_n512", "dcsgd_bernoulli_n512", "dsignsgd_gaussian_n200"],
 )
-def test_aggregate_equals_per_worker_large_n(case):
+def test_aggregate_equals_the_chain_large_n(case):
     algorithm, noise = case
     aggregate = _directions(algorithm, noise, "aggregate", seed=3, m=50_000)
-    reference = _directions(algorithm, noise, "per_worker", seed=4, m=50_000)
+    reference = _chain_directions(algorithm, noise, seed=4, m=50_000)
     _check_equal_in_law(aggregate, reference)
 
 
@@ -134,6 +159,34 @@ def test_auto_resolution_and_errors():
         sdejax.DiscreteModel(rand_k, PROBLEM, gaussian, sampling="aggregate")
     with pytest.raises(ValueError, match="`sampling` must be one of"):
         sdejax.DiscreteModel(rand_k, PROBLEM, gaussian, sampling="fast")
+
+
+def test_samplers_are_declared_and_stored():
+    # The algorithm declares its vote (aggregate_form), the sampler its coverage and the
+    # identical-workers condition; the model stores the sampler object found once.
+    gaussian = sdejax.GaussianNoise(0.5)
+    samplers = [
+        (sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 4), "BernoulliGaussianSampler"),
+        (sdejax.DSGD(4), "DSGDGaussianSampler"),
+        (sdejax.DCSGD(sdejax.Identity(), 4), "DSGDGaussianSampler"),
+        (sdejax.DSignSGD(4, vote="majority"), "DSignSGDSampler"),
+    ]
+    for algorithm, name in samplers:
+        model = sdejax.DiscreteModel(algorithm, PROBLEM, gaussian)
+        assert type(model.sampler).__name__ == name and model.sampler.requires_identical_workers
+    shifted = sdejax.Quadratic(jnp.ones(5), shifts=jnp.ones((4, 5)))
+    for algorithm, _ in samplers:
+        model = sdejax.DiscreteModel(algorithm, shifted, gaussian)
+        assert model.sampling == "per_worker" and model.sampler is None
+        with pytest.raises(ValueError, match="own objective"):
+            sdejax.DiscreteModel(algorithm, shifted, gaussian, sampling="aggregate")
+    heavy_ball = sdejax.OptaxAlgorithm(
+        lambda lr, key: optax.chain(sdejax.optim.aggregate_workers(), optax.trace(0.5), optax.sgd(lr)), 4
+    )
+    for algorithm in (sdejax.NormalizedDCSGD(sdejax.BernoulliSparsifier(0.5), 4), heavy_ball):
+        assert algorithm.aggregate_form is None
+        with pytest.raises(ValueError, match="declares no aggregate form"):
+            sdejax.DiscreteModel(algorithm, PROBLEM, gaussian, sampling="aggregate")
 
 
 def test_noise_free_sign_votes_are_exact():
