@@ -19,7 +19,10 @@ class LossProblem(AbstractProblem):
     * ``LossProblem(loss_fn, dim)``: every worker sees f = ``loss_fn: R^d -> R``.
     * ``LossProblem(loss_fn, dim, n_workers=N)``: heterogeneous workers; ``loss_fn(x, i)`` is
       worker i's objective f_i (``i`` a traced int32 in 0..N−1, e.g. an index into data
-      shards) and the problem's loss is the mean f = (1/N) Σ_i f_i.
+      shards) and the problem's loss is the mean f = (1/N) Σ_i f_i. Worker i is fed its own
+      gradient ∇f_i (the per-worker path); reported losses and gradient norms refer to the mean
+      objective f, and growth statistics to ‖x − x*‖² around ``minimizer``: pass the mean
+      objective's minimizer there (the default is the origin).
 
     Gradients by reverse mode, Hessian-vector products by forward-over-reverse; no dense
     Hessian is ever formed. ``smoothness=(L0, L1)`` if the user knows the constants;

@@ -20,7 +20,11 @@ class Quadratic(AbstractProblem):
     * ``shifts=B`` (an (N, d) array, one row per worker) gives worker i its own minimizer b_i:
       heterogeneous workers, as in federated learning. The mean objective is
       f(x) = ½ (x − b̄)ᵀ H (x − b̄) + (1/N) Σ_i ½ (b_i − b̄)ᵀ H (b_i − b̄), minimized at b̄, the
-      mean of the shifts; ``loss`` is this mean objective.
+      mean of the shifts. ``loss`` and ``gradient`` are those of this mean objective and
+      ``minimizer()`` is b̄, so reported losses and gradient norms refer to f and growth
+      statistics to ‖x − b̄‖²; ``worker_gradients`` gives each worker's own H(x − b_i), which
+      the discrete model feeds to worker i (the per-worker path: exact aggregate samplers need
+      identical workers).
 
     Gradients H(x − b_i), Hessian H: exact, never autodiff. (L0, L1) = (max |λ|, 0)
     [derived, ``docs/theory.md`` §1].
