@@ -82,7 +82,7 @@ def _demo(args) -> int:
     for model in ds["model"].values:
         thresholds, errors = sdejax.threshold(ds, str(model), with_se=True)
         exact = ds["theory_threshold"].sel(model=model)
-        print(f"{model}: measured mean-square threshold η* ± SE against the exact value, per keep-probability p:")
+        print(f"{model}: measured mean-square threshold η* ± SE against the exact value, per p:")
         print("       p   measured η* ± SE     exact η*   (measured − exact)/SE")
         for p in keep:
             cell = {"compressor.p": p}

@@ -34,7 +34,9 @@ class RandomDithering(AbstractCompressor):
         self.levels = int(levels)
 
     def _levels(self, x):
-        norm = jnp.linalg.norm(x)
+        # ‖x‖ computed as m·‖x/m‖ with m = max|x_j|: no overflow of ‖x‖² for huge float32 x.
+        largest = jnp.max(jnp.abs(x))
+        norm = largest * jnp.linalg.norm(x / _zero_safe(largest))
         u = self.levels * jnp.abs(x) / _zero_safe(norm)
         return norm, u, jnp.floor(u)
 

@@ -159,6 +159,8 @@ def attributes(setup, algorithm, problem, noise, grid, x0, schedule, sde_substep
 def _check_models(models, owner):
     if isinstance(models, str):
         models = (models,)
+    if not isinstance(models, (list, tuple)) or not all(isinstance(m, str) for m in models):
+        raise TypeError(f"{owner}: `models` must be a model name or a sequence of names, got {models!r}.")
     models = tuple(models)
     if not models:
         raise ValueError(f"{owner}: `models` must name at least one model.")

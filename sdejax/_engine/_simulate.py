@@ -80,7 +80,8 @@ def simulate(
     - `save_every`: statistics are saved at steps 0, save_every, …, steps.
     - `sde_substeps`: SDE models integrate with dt = η / sde_substeps.
     - `divergence_bound`: a path is diverged (frozen, excluded from means) once ‖x − x*‖
-      exceeds it or is non-finite; default 1e6 · max(1, max ‖x0‖).
+      exceeds it or is non-finite; default 1e6 · max(1, max ‖x0‖), capped at √(largest
+      float)/2 so that squared norms stay finite. A start at or beyond the bound is an error.
     - `burn_in`: fraction of the steps skipped before growth rates are measured.
     - `sampling`: discrete model only: ``"per_worker"``, ``"aggregate"`` (exact O(d) sampler of
       the workers' average) or ``"auto"``; the resolved choice is the ``sampling`` attribute.

@@ -133,7 +133,7 @@ class AbstractNoise(eqx.Module):
 @jax.custom_jvp
 def _standard_cdf(noise, u):
     """F(u) = P(T <= u) of the standard noise, with the density as its derivative."""
-    return noise.standard_cdf(u)
+    return jnp.asarray(noise.standard_cdf(u), jnp.result_type(u))
 
 
 @_standard_cdf.defjvp
@@ -143,7 +143,9 @@ def _standard_cdf_jvp(primals, tangents):
     # are not differentiated (their tangent is dropped).
     noise, u = primals
     _, u_dot = tangents
-    return _standard_cdf(noise, u), noise.standard_density(u) * u_dot
+    # In u's dtype: a parameter kept in another precision must not change the tangent's.
+    value = jnp.asarray(_standard_cdf(noise, u), u.dtype)
+    return value, jnp.asarray(noise.standard_density(u), u.dtype) * u_dot
 
 
 def per_worker(value, n_workers: int):
