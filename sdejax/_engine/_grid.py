@@ -28,32 +28,15 @@ import jax.tree_util as jtu
 import numpy as np
 
 from .._models import make_model
+from .._spec import constructor_arguments
 
 _ROOTS = ("algorithm", "compressor", "noise", "problem")
 _ALIASES = {"n_workers": ("algorithm", "n_workers")}
 
 
-def _stored_arguments(module) -> dict:
-    """Constructor arguments of ``module`` and their current values.
-
-    A module may state them (``constructor_arguments()``); otherwise they are the constructor's
-    parameters that the module stores under the same name (methods do not count).
-    """
-    if hasattr(module, "constructor_arguments"):
-        return dict(module.constructor_arguments())
-    signature = inspect.signature(type(module).__init__)
-    stored = {}
-    for name, parameter in signature.parameters.items():
-        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        if hasattr(module, name) and not inspect.ismethod(getattr(module, name)):
-            stored[name] = getattr(module, name)
-    return stored
-
-
 def _constructor_parameters(module) -> list[str]:
     """Constructor arguments of ``module`` that can be set by a grid path."""
-    return list(_stored_arguments(module))
+    return list(constructor_arguments(module))
 
 
 def rebuild(module, **changes):
@@ -66,7 +49,7 @@ def rebuild(module, **changes):
         return module
     cls = type(module)
     signature = inspect.signature(cls.__init__)
-    stored = _stored_arguments(module)
+    stored = constructor_arguments(module)
     kwargs = {}
     for name, parameter in signature.parameters.items():
         if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):

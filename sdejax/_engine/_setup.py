@@ -11,6 +11,7 @@ import jax.random as jr
 import numpy as np
 
 from .._results._metadata import describe, describe_grid, describe_x0, provenance
+from .._spec import dumps
 from . import _config as cfg
 from ._grid import resolve_grid
 from ._plan import (
@@ -43,6 +44,8 @@ class SweepSetup:
     window_start: int
     mesh: object
     plan: Plan
+    divergence_bound: float | None  # as given (None: the default per cell)
+    sampling: str
 
 
 def prepare(
@@ -122,12 +125,27 @@ def prepare(
     )
     window_start = int(burn_in * steps)
     return SweepSetup(
-        key, models, etas, resolved, starts, bounds, dtype, steps, n_paths, burn_in, window_start, mesh, plan
+        key,
+        models,
+        etas,
+        resolved,
+        starts,
+        bounds,
+        dtype,
+        steps,
+        n_paths,
+        burn_in,
+        window_start,
+        mesh,
+        plan,
+        divergence_bound,
+        sampling,
     )
 
 
 def attributes(setup, algorithm, problem, noise, grid, x0, schedule, sde_substeps, model_options, pooled):
-    """The resolved configuration, version and git revision, as netCDF attributes."""
+    """The resolved configuration, version and git revision, as netCDF attributes; ``config``
+    holds it as JSON that rebuilds the run (``sdejax._spec``; ``sdejax sweep --from``)."""
     groups = setup.grid.groups
     sampling = {str(getattr(g.static, "sampling", "n/a")) for g in groups if g.model == "discrete"}
     bounds = setup.bounds
@@ -153,6 +171,32 @@ def attributes(setup, algorithm, problem, noise, grid, x0, schedule, sde_substep
         model_options=describe(model_options) if model_options else "None",
         pooled=int(pooled),
         dtype=str(setup.dtype),
+        config=dumps(
+            {
+                "algorithm": algorithm,
+                "problem": problem,
+                "noise": noise,
+                "sweep": {
+                    "x0": x0,
+                    "learning_rates": np.asarray(setup.etas),
+                    "steps": setup.steps,
+                    "n_paths": setup.n_paths,
+                    "key_data": np.asarray(jr.key_data(setup.key)),
+                    "key_impl": str(jr.key_impl(setup.key)),
+                    "models": list(setup.models),
+                    "grid": None if not grid else {path: list(values) for path, values in grid.items()},
+                    "schedule": schedule,
+                    "sde_substeps": sde_substeps,
+                    "divergence_bound": setup.divergence_bound,
+                    "burn_in": setup.burn_in,
+                    "path_block": setup.plan.block,
+                    "eta_block": setup.plan.eta_block,
+                    "sampling": setup.sampling,
+                    "model_options": model_options,
+                    "pooled": bool(pooled),
+                },
+            }
+        ),
     )
 
 
