@@ -91,3 +91,17 @@ def as_float_array(value):
     if isinstance(value, jax.Array):
         return value
     return jnp.asarray(value, dtype=jnp.result_type(float))
+
+
+def cast_floating(tree, dtype):
+    """Every floating array leaf of ``tree`` (a component, a model, stacked parameters) in
+    ``dtype``; other leaves unchanged. Computation runs in one dtype (the engine's rule: that of
+    x0; the exact analysis: float64)."""
+    import jax.numpy as jnp
+
+    def cast(leaf):
+        if isinstance(leaf, (jax.Array, np.ndarray)) and jnp.issubdtype(leaf.dtype, jnp.floating):
+            return leaf.astype(dtype)
+        return leaf
+
+    return jax.tree_util.tree_map(cast, tree)

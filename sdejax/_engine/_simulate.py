@@ -17,6 +17,7 @@ import xarray as xr
 from .._models import make_model
 from .._results._assemble import describe_variables
 from .._results._metadata import provenance
+from .._validation import cast_floating
 from . import _config as cfg
 from ._estimators import TaskAccumulator
 from ._kernel import path_keys, resample_key, run_block, save_steps
@@ -160,18 +161,6 @@ def simulate(
         **{**options, "sampling": getattr(the_model, "sampling", "n/a")},
     )
     return describe_variables(xr.Dataset(data, coords=coords, attrs=attrs))
-
-
-def cast_floating(tree, dtype):
-    """Cast every floating array leaf of ``tree`` (a model, or stacked parameters) to ``dtype``:
-    computation runs in the dtype of x0."""
-
-    def cast(leaf):
-        if isinstance(leaf, (jax.Array, np.ndarray)) and jnp.issubdtype(leaf.dtype, jnp.floating):
-            return leaf.astype(dtype)
-        return leaf
-
-    return jax.tree_util.tree_map(cast, tree)
 
 
 def as_key(key, owner):

@@ -28,12 +28,12 @@ from tqdm.auto import tqdm
 from .._results._assemble import SweepResults
 from .._results._overlay import theory_thresholds
 from .._results._persist import load_matching, write_atomic
+from .._validation import cast_floating
 from ._estimators import TaskAccumulator
 from ._grid import stack_params
 from ._kernel import resample_key, run_block
 from ._setup import SweepSetup, attributes, prepare
 from ._sharding import AXIS, broadcast_from_first, put_replicated, put_sharded, to_host
-from ._simulate import cast_floating
 
 VARIABLES = (
     "ms_growth_rate",
@@ -246,9 +246,7 @@ def stability_sweep(
         setup.etas,
         setup.grid,
         *theory_thresholds(setup.models, setup.grid.cells),
-        attributes(
-            setup, algorithm, problem, noise, grid, x0, schedule, sde_substeps, model_options, pooled
-        ),
+        attributes(setup, algorithm, problem, noise, grid, x0, schedule, sde_substeps, model_options, pooled),
         setup.dtype,
     )
     if out is not None:

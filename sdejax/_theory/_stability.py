@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
 
 from .._models._moments import CURVATURE, MODEL_NAMES, moment_operator
+from .._validation import cast_floating
 from ._spectral import DENSE_LIMIT, LinearMap, float64, largest_real_eigenvalue, rank_one_rightmost, rightmost
 
 # The bracket search of the corrected/sme2 thresholds on large non-diagonal problems (below):
@@ -72,7 +74,8 @@ def ms_growth_rate(model: str, algorithm, problem, noise, learning_rate, *, at=N
     _check_model(model, owner)
     eta = _learning_rates(learning_rate, owner)
     with float64():
-        operator = moment_operator(algorithm, problem, noise, at=at, owner=owner)
+        components = cast_floating((algorithm, problem, noise), jnp.float64)
+        operator = moment_operator(*components, at=at, owner=owner)
         rates = np.array([growth_rate(operator, model, float(e)) for e in eta.reshape(-1)])
     return rates.reshape(eta.shape)[()]
 
@@ -109,7 +112,8 @@ def ms_threshold(model: str, algorithm, problem, noise, *, at=None) -> float:
     owner = "ms_threshold"
     _check_model(model, owner)
     with float64():
-        operator = moment_operator(algorithm, problem, noise, at=at, owner=owner)
+        components = cast_floating((algorithm, problem, noise), jnp.float64)
+        operator = moment_operator(*components, at=at, owner=owner)
         return threshold(operator, model)
 
 
