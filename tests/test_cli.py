@@ -1,17 +1,23 @@
-"""The command line: demo, sweep from a TOML configuration, plot, example-config, and its errors."""
+"""The command line: demo, sweep from a TOML configuration or a results file (--from), info,
+plot, example-config, and its errors."""
 
+import contextlib
 import inspect
+import io
+import json
 import re
 import subprocess
 import sys
 import textwrap
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import xarray as xr
+from test_plots import synthetic
 
 import sdejax
 from sdejax._cli import main
@@ -26,6 +32,8 @@ from sdejax._cli._config import (
     _Reader,
     build,
 )
+from sdejax._results._persist import write_atomic
+from sdejax._results._plots import format_estimate, format_number
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = (
@@ -53,23 +61,309 @@ def test_example_config_builds(capsys):
     assert kwargs["models"] == ("discrete", "sme1", "sme2", "corrected")
 
 
-def test_sweep_and_plot_commands(tmp_path, capsys):
-    config = _small_config(tmp_path)
-    out, png = tmp_path / "map.nc", tmp_path / "map.png"
-    assert main(["sweep", str(config), "--out", str(out), "--png", str(png), "--quiet"]) == 0
-    ds = xr.open_dataset(out)
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One `sdejax sweep` run of the small configuration (1 model × 6 η × 3 p). A tiny memory
+    budget cuts it into one chunk per p, so that a partial file can resume chunk by chunk;
+    every later run in this module uses the same budget and reuses the compiled program."""
+    folder = tmp_path_factory.mktemp("reference")
+    config = _small_config(folder)
+    out, png = folder / "map.nc", folder / "map.png"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        argv = [
+            "sweep",
+            str(config),
+            "--out",
+            str(out),
+            "--png",
+            str(png),
+            "--quiet",
+            "--memory-budget",
+            "1KB",
+        ]
+        assert main(argv) == 0
+    with xr.open_dataset(out) as stored:
+        ds = stored.load()
+    return SimpleNamespace(config=config, out=out, png=png, stdout=stdout.getvalue(), ds=ds)
+
+
+def _load(path):
+    with xr.open_dataset(path) as stored:
+        return stored.load()
+
+
+def assert_same_numbers(a, b):
+    assert sorted(a.data_vars) == sorted(b.data_vars)
+    for name in a.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)  # bitwise
+    assert a.attrs["config"] == b.attrs["config"]
+
+
+def test_sweep_and_plot_commands(reference, tmp_path, capsys):
+    ds = reference.ds
     assert ds["ms_growth_rate"].shape == (1, 6, 3)
     assert np.all(np.isfinite(ds["ms_growth_rate"].values))
     assert ds["completed"].attrs["flag_meanings"] == "pending finished"
     assert "long_name" in ds["completed"].attrs
     np.testing.assert_array_equal(ds["completed"].attrs["flag_values"], [0, 1])
-    image = mpimg.imread(png)
+    image = mpimg.imread(reference.png)
     assert image.shape[0] > 100 and image.std() > 0
+    # Thresholds print as a table, never as a DataArray repr.
+    assert "<xarray" not in reference.stdout and "array(" not in reference.stdout
+    assert "mean-square η*" in reference.stdout and "model discrete" in reference.stdout
     png2 = tmp_path / "again.png"
-    assert main(["plot", str(out), "--png", str(png2)]) == 0
+    assert main(["plot", str(reference.out), "--png", str(png2)]) == 0
     assert png2.stat().st_size > 1000
     captured = capsys.readouterr()
-    assert "threshold" in captured.out and "partial" not in captured.err
+    assert "mean-square η*" in captured.out and "partial" not in captured.err
+    assert "<xarray" not in captured.out
+
+
+def _partial(reference, path, tamper=False):
+    """The reference with only its first chunk (p = 0.1, every η) finished, as a killed sweep
+    leaves it: the other cells NaN with completed = 0. ``tamper`` shifts a finished value."""
+    ds = reference.ds.copy(deep=True)
+    done = np.zeros(ds["completed"].shape, np.int8)
+    done[..., 0] = 1
+    ds["completed"].values[:] = done
+    for name, variable in ds.data_vars.items():
+        if name != "completed" and variable.dims == ds["completed"].dims:
+            variable.values[done == 0] = np.nan
+    if tamper:
+        ds["ms_growth_rate"].values[0, 0, 0] += 1.0
+    write_atomic(ds, path)
+    return path
+
+
+def test_sweep_from_rebuilds_the_run_bitwise(reference, tmp_path, capsys):
+    again = tmp_path / "again.nc"
+    argv = ["sweep", "--from", str(reference.out), "--out", str(again), "--quiet", "--memory-budget", "1KB"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"re-running the configuration of {reference.out} into {again}")
+    assert_same_numbers(_load(again), reference.ds)
+
+
+def test_sweep_from_resumes_a_partial_file_bitwise(reference, tmp_path, capsys):
+    partial = _partial(reference, tmp_path / "partial.nc")
+    assert main(["sweep", "--from", str(partial), "--quiet", "--memory-budget", "1KB"]) == 0
+    assert f"resuming {partial}: 6 of 18 tasks already computed" in capsys.readouterr().out
+    assert_same_numbers(_load(partial), reference.ds)  # the same file, finished
+    # The finished chunk is kept, not recomputed: a value changed in it survives the resume.
+    tampered = _partial(reference, tmp_path / "tampered.nc", tamper=True)
+    assert main(["sweep", "--from", str(tampered), "--quiet", "--memory-budget", "1KB"]) == 0
+    resumed = _load(tampered)
+    expected = reference.ds["ms_growth_rate"].values.copy()
+    expected[0, 0, 0] += 1.0
+    np.testing.assert_array_equal(resumed["ms_growth_rate"].values, expected)
+    # A complete file: nothing to compute, the numbers stay.
+    assert main(["sweep", "--from", str(partial), "--quiet", "--memory-budget", "1KB"]) == 0
+    assert "is complete (18 of 18 tasks); nothing to compute" in capsys.readouterr().out
+    assert_same_numbers(_load(partial), reference.ds)
+
+
+def _with_config(reference, path, change):
+    ds = reference.ds.copy()
+    config = json.loads(ds.attrs["config"])
+    change(config)
+    ds.attrs["config"] = json.dumps(config)
+    write_atomic(ds, path)
+    return path
+
+
+def _one_line_error(capsys, command="sweep"):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"sdejax {command}: error: "), err
+    return err
+
+
+def test_sweep_from_refuses_what_it_cannot_rebuild(reference, tmp_path, capsys):
+    from sdejax import _spec
+
+    loss = sdejax.LossProblem(lambda x: x @ x, 2)
+    lossy = _with_config(reference, tmp_path / "loss.nc", lambda c: c.update(problem=_spec.spec(loss)))
+    assert main(["sweep", "--from", str(lossy), "--quiet"]) == 2
+    err = _one_line_error(capsys)
+    assert "cannot be rebuilt from the file: problem.loss_fn holds a Python callable (" in err
+    assert "<locals>.<lambda>), which a results file cannot store; re-run the script" in err
+    scheduled = _with_config(
+        reference,
+        tmp_path / "schedule.nc",
+        lambda c: c["sweep"]["mapping"].update(schedule={"callable": "cosine_decay"}),
+    )
+    assert main(["sweep", "--from", str(scheduled), "--quiet"]) == 2
+    assert "sweep.schedule holds a Python callable (cosine_decay)" in _one_line_error(capsys)
+    old = reference.ds.copy()
+    del old.attrs["config"]
+    write_atomic(old, tmp_path / "old.nc")
+    assert main(["sweep", "--from", str(tmp_path / "old.nc")]) == 2
+    assert "holds no configuration JSON" in _one_line_error(capsys)
+    _simulation().to_netcdf(tmp_path / "sim.nc")
+    assert main(["sweep", "--from", str(tmp_path / "sim.nc")]) == 2
+    assert "a simulation (sdejax.simulate), not a sweep" in _one_line_error(capsys)
+    assert main(["sweep", str(reference.config), "--from", str(reference.out)]) == 2
+    assert "not both" in _one_line_error(capsys)
+    assert main(["sweep"]) == 2
+    assert "give a TOML configuration file, or --from results.nc" in _one_line_error(capsys)
+    assert main(["sweep", str(reference.config)]) == 2
+    assert "pass --out" in _one_line_error(capsys)
+
+
+def _simulation():
+    """A Dataset shaped like sdejax.simulate's output (21 saved steps), made up."""
+    time_ = np.arange(21) * 3 * 0.8
+    loss = np.exp(-time_)
+    attrs = {
+        "sdejax_version": "0.1.0",
+        "git_revision": "1a6ec5cc5742b8d4d73174a614f608b1a1c607fa",
+        "algorithm": "DCSGD(n_workers=4, compressor=BernoulliSparsifier(p=Array(0.5, dtype=float32)))",
+        "problem": "Quadratic(\n  dim=5,\n  eigenvalues=Array([1., 1.], dtype=float32),\n  shifts=None,\n"
+        "  basis=None\n)",
+        "noise": "AffineGaussianNoise(\n  sigma0=Array(0., dtype=float32),"
+        " sigma1=Array(0.1, dtype=float32)\n)",
+        "model": "discrete",
+        "learning_rate": 0.8,
+        "steps": 60,
+        "n_paths": 64,
+        "save_every": 3,
+        "schedule": "None",
+        "burn_in": 0.25,
+        "dtype": "float32",
+    }
+    data = {
+        "loss_mean": ("time", loss),
+        "loss_se": ("time", 0.01 * loss),
+        "diverged_fraction": ("time", np.zeros(21)),
+        "ms_growth_rate": ((), -1.9556766),
+        "ms_growth_rate_se": ((), 0.028533636),
+        "as_growth_rate": ((), -2.40213),
+        "as_growth_rate_se": ((), 0.0291),
+    }
+    return xr.Dataset(data, coords={"time": time_, "step": ("time", np.arange(21) * 3)}, attrs=attrs)
+
+
+def test_info_shows_configuration_completeness_and_thresholds(reference, tmp_path, capsys):
+    assert main(["info", str(reference.out)]) == 0
+    out = capsys.readouterr().out
+    ds = reference.ds
+    for text in (
+        f"{reference.out}: stability sweep (sdejax.stability_sweep); complete: 18 of 18 tasks computed",
+        f"written by sdejax {ds.attrs['sdejax_version']} (git {ds.attrs['git_revision'][:12]}), "
+        "dtype float64",
+        f"rebuild and resume it: sdejax sweep --from {reference.out}",
+        "algorithm          DCSGD(compressor=BernoulliSparsifier(p=0.25), n_workers=8)",
+        "problem            Quadratic(eigenvalues=10 × 1)",
+        "noise              AffineGaussianNoise(sigma0=0, sigma1=0.1)",
+        "grid compressor.p  0.1, 0.55, 1 (3 values)",
+        "learning rates     6 from 0.2 to 3 (geometric)",
+        "models             discrete",
+        "steps              20 per path, growth measured after a burn-in of 25% of them",
+        "paths              16 per cell (path_block 16, eta_block 6)",
+        "x0                 1 in every coordinate (d = 10)",
+        "key                jax.random.key(0) (threefry2x32)",
+    ):
+        assert text in out, (text, out)
+    assert "<xarray" not in out and "array(" not in out
+    # One row per p: measured ± SE as sdejax.threshold gives them, the exact value, the z-score.
+    measured, errors = sdejax.threshold(ds, "discrete", with_se=True)
+    rows = {line.split()[0]: line for line in out.splitlines() if re.match(r"  (0\.1|0\.55|1) ", line)}
+    assert len(rows) == 3, out
+    for p, row in zip(("0.1", "0.55", "1"), range(3), strict=True):
+        value, se = float(measured[row]), float(errors[row])
+        exact = float(ds["theory_threshold"].values[0, row])
+        if measured["bound"].values[row] == "inside":
+            assert format_estimate(value, se) in rows[p], rows[p]
+            z = (value - exact) / se
+            assert (f"{z:+.2f}" if abs(z) < 100 else f"{z:+.3g}") in rows[p]
+        assert format_number(exact) in rows[p]
+    partial = _partial(reference, tmp_path / "partial.nc")
+    assert main(["info", str(partial)]) == 0
+    out = capsys.readouterr().out
+    assert f"partial: 6 of 18 tasks computed (finish it: sdejax sweep --from {partial})" in out
+    assert out.count("not computed") == 2 * 2  # p = 0.55 and 1, mean-square and almost-sure
+
+
+def test_info_of_a_simulation(tmp_path, capsys):
+    path = tmp_path / "sim.nc"
+    _simulation().to_netcdf(path)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"{path}: simulation (sdejax.simulate) of the discrete model at η = 0.8: 64 paths × 60 steps"
+    )
+    assert "DCSGD(n_workers=4, compressor=BernoulliSparsifier(p=0.5))" in out
+    assert "Quadratic(dim=5, eigenvalues=[1., 1.])" in out
+    assert "mean-square  -1.956 ± 0.029" in out and "almost-sure  -2.402 ± 0.029" in out
+    assert "thresholds" not in out
+
+
+def test_threshold_table_and_plot_selection(tmp_path, capsys):
+    # discrete: a crossing at η* = 1 (exact 1); sme2: stable on the grid, no exact threshold;
+    # fast: unstable on the whole grid; dsign: a rate around 0 and no exact analysis (DSignSGD).
+    models = ["discrete", "sme2", "fast", "dsign"]
+    grid = {"compressor.p": [0.2, 0.6], "noise.sigma1": [0.0, 0.3]}
+    ds = synthetic(
+        models, grid, star=[1.0, 50.0, 0.01, 1.0], exact=[None, np.inf, None, np.nan], flat=["dsign"]
+    )
+    path = tmp_path / "made_up.nc"
+    write_atomic(ds, path)
+    png = tmp_path / "select.png"
+    argv = ["plot", str(path), "--png", str(png), "--select", "noise.sigma1=0.3"]
+    assert main([*argv, "--models", "discrete", "sme2", "fast", "dsign"]) == 0
+    captured = capsys.readouterr()
+    assert png.stat().st_size > 10_000 and captured.err == ""
+    out = captured.out
+    assert out.startswith("selected: noise.sigma1 = 0.3\n")
+    assert "<xarray" not in out and "array(" not in out
+    star = sdejax.threshold(ds.sel({"noise.sigma1": 0.3, "compressor.p": 0.2}), "discrete")
+    lines = out.splitlines()
+    table = lines[lines.index("model discrete") + 1 : lines.index("model sme2")]
+    assert table[0].split() == ["compressor.p", "mean-square", "η*", "exact", "η*", "z", "almost-sure", "η*"]
+    assert table[1].startswith("  0.2           " + format_estimate(float(star), star.se))
+    assert re.search(r"  1\.1  +[+-]0\.00  ", table[1])  # exact 1.1 = 1 + 0.5·0.2, z = 0
+    sme2 = lines[lines.index("model sme2") + 2]
+    assert "above the grid (> 3)" in sme2 and re.search(r"\)  +none  ", sme2)
+    assert "below the grid (< 0.2)" in lines[lines.index("model fast") + 2]
+    dsign = lines[lines.index("model dsign") + 2]
+    assert "no clear crossing†" in dsign and "n/a‡" in dsign
+    assert any(
+        line.startswith("† no clear crossing: sdejax.threshold finds a zero crossing") for line in lines
+    )
+    assert "none: the model has no mean-square threshold (it is stable for every η)." in lines
+    assert "‡ n/a for dsign: the second moments do not close." in lines
+    # --models restricts the table; an unselected dimension is named with the value drawn.
+    assert main(["plot", str(path), "--png", str(png), "--models", "dsign"]) == 0
+    captured = capsys.readouterr()
+    assert "model dsign" in captured.out and "model discrete" not in captured.out
+    assert captured.err.startswith(
+        "note: noise.sigma1 has 2 values; the plot shows noise.sigma1 = 0; choose another with "
+        "--select noise.sigma1=VALUE."
+    )
+    # Every grid dimension selected: curves, and a one-row table per model.
+    argv = [
+        "plot",
+        str(path),
+        "--png",
+        str(png),
+        "--select",
+        "noise.sigma1=0",
+        "--select",
+        "compressor.p=0.6",
+    ]
+    assert main([*argv, "--variables", "ms_growth_rate", "as_growth_rate"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  discrete +1\.30+ ± ", out, flags=re.M), out
+    # Clear one-line errors.
+    for bad, message in (
+        (["--select", "noise.sigma1=0.5"], "noise.sigma1 = 0.5 is not on the grid; its values: 0, 0.3"),
+        (["--select", "sigma"], "--select 'sigma': write DIMENSION=VALUE"),
+        (["--select", "noise.sigma=1"], "'noise.sigma', which is not a grid dimension"),
+        (["--models", "sme1"], "`models` must be names from ['discrete', 'sme2', 'fast', 'dsign']"),
+        (["--variables", "loss"], "`variables` must be names from"),
+    ):
+        assert main(["plot", str(path), "--png", str(png), *bad]) == 2
+        assert message in _one_line_error(capsys, "plot")
 
 
 def test_demo_quick(tmp_path, capsys):
@@ -87,7 +381,7 @@ def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for command in ("demo", "sweep", "plot", "example-config", "--version", "--debug"):
+    for command in ("demo", "sweep", "info", "plot", "example-config", "--version", "--debug"):
         assert command in text
 
 
@@ -305,28 +599,14 @@ def test_bad_out_fails_before_any_computation(tmp_path, capsys):
     assert "not a readable netCDF" in capsys.readouterr().err
 
 
-def test_plot_of_a_partial_file_warns_and_marks_it(tmp_path, capsys):
-    from sdejax._results._persist import write_atomic
-
-    config = _small_config(tmp_path)
-    out = tmp_path / "map.nc"
-    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
-    with xr.open_dataset(out) as stored:
-        ds = stored.load()
-    # A sweep killed after half its cells: the rest are NaN with completed = 0.
-    done = np.zeros(ds["completed"].shape, np.int8)
-    done[:, :3, :] = 1
-    ds["completed"].values[:] = done
-    for name, variable in ds.data_vars.items():
-        if name != "completed" and variable.dims == ds["completed"].dims:
-            variable.values[done == 0] = np.nan
-    write_atomic(ds, out)
+def test_plot_of_a_partial_file_warns_and_marks_it(reference, tmp_path, capsys):
+    out = _partial(reference, tmp_path / "map.nc")
     png = tmp_path / "partial.png"
     assert main(["plot", str(out), "--png", str(png)]) == 0
     err = capsys.readouterr().err
-    assert "partial: 9 of 18 cells computed" in err
-    fig = sdejax.plot_stability_map(ds)
-    assert fig._suptitle.get_text().startswith("partial: 9 of 18 cells computed")
+    assert "partial: 6 of 18 cells computed" in err and f"sdejax sweep --from {out}" in err
+    fig = sdejax.plot_stability_map(_load(out))
+    assert fig._suptitle.get_text().startswith("partial: 6 of 18 cells computed")
     labels = [text.get_text() for legend in fig.legends for text in legend.get_texts()]
     assert any("not computed" in label for label in labels)
     assert not any("rate undefined" in label for label in labels), labels
@@ -382,3 +662,23 @@ def test_sdejax_help_does_not_import_jax():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO
     )
     assert result.stdout.strip().endswith("NO_JAX"), result.stdout[-500:] + result.stderr[-2000:]
+
+
+def test_info_and_plot_read_the_file_without_jax(tmp_path):
+    # Loading a file compiles nothing: `info` and `plot` never import JAX.
+    path = tmp_path / "made_up.nc"
+    write_atomic(synthetic(["discrete"], {"compressor.p": [0.2, 0.6]}), path)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from sdejax._cli import main
+        assert main(["info", {str(path)!r}]) == 0
+        assert main(["plot", {str(path)!r}, "--png", {str(tmp_path / "map.png")!r}]) == 0
+        print("JAX_IMPORTED" if "jax" in sys.modules else "NO_JAX")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert result.stdout.strip().endswith("NO_JAX"), result.stdout[-500:] + result.stderr[-2000:]
+    assert (tmp_path / "map.png").stat().st_size > 10_000

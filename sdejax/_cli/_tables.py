@@ -83,8 +83,8 @@ def callables(description, where: str = ""):
         elif "class" in description:
             for name, value in description["args"].items():
                 yield from callables(value, f"{where}.{name}")
-        elif "mapping" in description:
-            for name, value in description["mapping"].items():
+        elif "array" not in description:  # a mapping, or the configuration's top level
+            for name, value in description.get("mapping", description).items():
                 yield from callables(value, f"{where}.{name}" if where else name)
 
 
@@ -99,16 +99,11 @@ def show_repr(text: str) -> str:
 
 def _learning_rates(etas) -> str:
     etas = np.asarray(etas, dtype=float)
-    if etas.size <= 6:
-        return show_values(etas.tolist())
-    spacing = (
-        "geometric"
-        if _is_geometric(etas)
-        else "linear"
-        if np.allclose(np.diff(etas), etas[1] - etas[0], rtol=1e-6)
-        else "uneven"
-    )
-    return f"{etas.size} from {etas[0]:g} to {etas[-1]:g} ({spacing})"
+    if etas.size >= 3 and _is_geometric(etas):
+        return f"{etas.size} from {etas[0]:g} to {etas[-1]:g} (geometric)"
+    if etas.size >= 3 and np.allclose(np.diff(etas), etas[1] - etas[0], rtol=1e-6):
+        return f"{etas.size} from {etas[0]:g} to {etas[-1]:g} (linear)"
+    return show_values(etas.tolist())
 
 
 def _key(sweep: dict) -> str:

@@ -478,7 +478,7 @@ def _curves(view, models, variables, *, theory, measured, fixed):
         handles, labels = ax.get_legend_handles_labels()
         if drew_exact:
             handles.append(Line2D([], [], color="k", ls="--", lw=1.4))
-            labels.append("exact η* (docs/theory.md §7)")
+            labels.append("exact mean-square η* (docs/theory.md §7)")
         if drew_measured:
             handles.append(Line2D([], [], color="k", marker="D", mec="k", ls="-", lw=2.0))
             labels.append("measured η* ± 1.96 SE")
@@ -549,13 +549,16 @@ def _maps(view, x, models, variables, *, theory, measured, fixed):
                 t = np.asarray(view["theory_threshold"].sel(model=model).values, float).reshape(-1)
                 shown = np.where(np.isfinite(t) & (t >= etas[0]) & (t <= etas[-1]), t, np.nan)
                 if np.any(np.isfinite(shown)):
-                    ax.plot(
+                    ax.plot(  # a tick at each grid value: a lone finite value still shows
                         xs,
                         shown,
                         "--",
+                        marker="_",
+                        ms=14,
+                        mew=2.0,
                         color="k",
                         lw=2.0,
-                        label="exact η* (docs/theory.md §7)",
+                        label="exact mean-square η* (docs/theory.md §7)",
                         path_effects=halo,
                         gid=f"exact η* {model}",
                     )
@@ -678,7 +681,7 @@ def plot_trajectories(results, *, variable: str = "loss", path=None, dpi: int = 
         t = np.asarray(ds["time"].values, float)
         mean = np.asarray(ds[f"{variable}_mean"].values, float)
         se = np.asarray(ds[f"{variable}_se"].values, float)
-        mean = np.where(np.isfinite(mean), mean, np.nan)
+        mean = np.where(np.isfinite(mean) & (mean > 0), mean, np.nan)  # 0 (underflow): no log point
         low = np.maximum(mean - Z95 * se, np.where(mean > 0, mean * 1e-3, np.nan))
         ax.plot(t, mean, color=f"C{i}", lw=1.6, label=label)
         ax.fill_between(t, low, mean + Z95 * se, color=f"C{i}", alpha=0.25, lw=0)
