@@ -411,3 +411,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"sdejax {args.command}: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`sdejax info map.nc | head`): no traceback, and none at exit
+        # when Python flushes stdout (the recipe of the Python docs, "Note on SIGPIPE").
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
