@@ -200,7 +200,7 @@ def test_no_threshold_drawn_where_none_is_defined(tmp_path):
     value, _, bound = measured_thresholds(ds, "dsign")
     assert str(bound) == "unclear" and np.isnan(value)
     raw = sdejax.threshold(ds, "dsign")
-    assert raw.bound == "inside"  # sdejax.threshold alone does find the spurious crossing
+    assert raw.bound == "unclear" and np.isnan(raw)  # sdejax.threshold also refuses the spurious crossing
     assert str(measured_thresholds(ds, "sme2")[2]) == "above"
     fig = sdejax.plot_stability_map(ds, path=tmp_path / "curves.png")
     assert _gids(fig, "exact") == ["exact η* discrete"]

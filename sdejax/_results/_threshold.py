@@ -2,23 +2,29 @@
 
 The crossing lies between the two grid points that bracket the first upward sign change of
 the growth rate r(η). It is the root, inside that bracket, of the quadratic q(η) = Σ_j r_j ℓ_j(η)
-through the bracket and its nearest neighbour (Lagrange basis ℓ_j): a straight line through the
-bracket alone is biased by the curvature of r, by several standard errors on grids with
-5–10 % spacing. Without a usable neighbour (the edge of the grid, a non-finite rate) or a root
-of the quadratic in the bracket, the line is used.
+through the bracket and its nearest neighbour (Lagrange basis ℓ_j; the root is found by a fixed
+number of bisections, exact to rounding): a straight line through the bracket alone is biased by
+the curvature of r, by several standard errors on grids with 5–10 % spacing. Without a usable
+neighbour (the edge of the grid, a non-finite rate) the line is used.
 
-The standard error comes from the rates' standard errors by the delta method:
-∂η*/∂r_j = −ℓ_j(η*)/q'(η*), and
+The standard error has two parts, added in quadrature:
 
-    SE(η*) = Σ_j |ℓ_j(η*)| SE_j / |q'(η*)|,
+* Monte Carlo, from the rates' standard errors by the delta method: ∂η*/∂r_j = −ℓ_j(η*)/q'(η*)
+  and SE_MC = Σ_j |ℓ_j(η*)| SE_j / q'(η*), which treats the estimates as perfectly correlated.
+  They nearly are: every learning rate uses the same paths (common random numbers);
+  independent errors would give the smaller root of the sum of squares, so this is the
+  conservative bound;
+* interpolation: where the bracket has a neighbour on both sides, half the difference of the
+  roots of the two quadratics (through the left or the right neighbour), an estimate of the
+  grid's own error, which dominates on noise-free cells.
 
-which treats the estimates as perfectly correlated. They nearly are: every learning rate uses
-the same paths (common random numbers); independent errors would give the smaller root of the
-sum of squares, so this is the conservative bound.
-
-Where the grid holds no crossing, the value is NaN and ``bound`` says on which side it lies:
-``"above"`` (stable on the whole grid: η* > the largest η), ``"below"`` (unstable on the whole
-grid: η* < the smallest η), or ``"undefined"`` (no usable growth rate).
+A crossing counts only if the rate is clearly positive somewhere at or above it (r_j > 3 SE_j
+for some grid point at or above the bracket): a rate that only fluctuates around 0 (a
+stationary process, e.g. DSignSGD, whose steps are bounded) crosses 0 by chance. Where the
+grid holds no crossing the value is NaN and ``bound`` says why: ``"above"`` (stable on the
+whole grid: η* > the largest η), ``"below"`` (unstable on the whole grid: η* < the smallest
+η), ``"unclear"`` (sign changes, but never clearly positive), or ``"undefined"`` (no usable
+growth rate).
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ import math
 import numpy as np
 import xarray as xr
 
-BOUNDS = ("inside", "above", "below", "undefined")
+BOUNDS = ("inside", "above", "below", "unclear", "undefined")
+# A rate counts as clearly positive above this many standard errors.
+_CLEAR = 3.0
+# Bisections of the bracket: 2^-60 of its width, below double rounding.
+_BISECTIONS = 60
 
 
 class Threshold(float):
@@ -46,40 +56,37 @@ class Threshold(float):
     def __repr__(self):
         if self.bound == "inside":
             return f"{float(self):.6g} ± {self.se:.2g}"
-        return f"nan (crossing {self.bound} the grid)"
+        if self.bound in ("above", "below"):
+            return f"nan (the crossing lies {self.bound} the grid)"
+        return f"nan ({self.bound})"
+
+
+def _lagrange(x, t):
+    """The Lagrange weights ℓ_j(t) of the three nodes x and their derivatives at t."""
+    weights, slopes = [], []
+    for j in range(3):
+        a, b = [x[k] for k in range(3) if k != j]
+        denominator = (x[j] - a) * (x[j] - b)
+        weights.append((t - a) * (t - b) / denominator)
+        slopes.append((2 * t - a - b) / denominator)
+    return weights, slopes
 
 
 def _quadratic_root(x, y, low, high):
-    """The root in [low, high] of the quadratic through the three points (x, y), with the
-    Lagrange weights ℓ_j at the root and the derivative there; None if there is none."""
-    a = y[0] / ((x[0] - x[1]) * (x[0] - x[2]))
-    b = y[1] / ((x[1] - x[0]) * (x[1] - x[2]))
-    c = y[2] / ((x[2] - x[0]) * (x[2] - x[1]))
-    # q(t) = A t² + B t + C
-    big_a = a + b + c
-    big_b = -(a * (x[1] + x[2]) + b * (x[0] + x[2]) + c * (x[0] + x[1]))
-    big_c = a * x[1] * x[2] + b * x[0] * x[2] + c * x[0] * x[1]
-    if abs(big_a) < 1e-300:
-        roots = [-big_c / big_b] if big_b != 0 else []
-    else:
-        disc = big_b * big_b - 4 * big_a * big_c
-        if disc < 0:
-            return None
-        root = math.sqrt(disc)
-        roots = [(-big_b - root) / (2 * big_a), (-big_b + root) / (2 * big_a)]
-    inside = [t for t in roots if low <= t <= high]
-    if len(inside) != 1:
-        return None
-    t = inside[0]
-    slope = 2 * big_a * t + big_b
-    if slope <= 0:
-        return None
-    weights = [
-        (t - x[1]) * (t - x[2]) / ((x[0] - x[1]) * (x[0] - x[2])),
-        (t - x[0]) * (t - x[2]) / ((x[1] - x[0]) * (x[1] - x[2])),
-        (t - x[0]) * (t - x[1]) / ((x[2] - x[0]) * (x[2] - x[1])),
-    ]
-    return t, weights, slope
+    """The root in [low, high] of the quadratic through the points (x, y), which changes sign
+    there from negative to non-negative, by bisection; with its Lagrange weights and q'(root).
+    None where q' is not positive at the root (no clean upward crossing)."""
+    value = lambda t: sum(w * v for w, v in zip(_lagrange(x, t)[0], y, strict=True))  # noqa: E731
+    for _ in range(_BISECTIONS):
+        middle = 0.5 * (low + high)
+        if value(middle) < 0:
+            low = middle
+        else:
+            high = middle
+    t = 0.5 * (low + high)
+    weights, slopes = _lagrange(x, t)
+    slope = sum(s * v for s, v in zip(slopes, y, strict=True))
+    return (t, weights, slope) if slope > 0 else None
 
 
 def _crossing(rates, ses, etas):
@@ -87,30 +94,37 @@ def _crossing(rates, ses, etas):
     rates = np.asarray(rates, dtype=float)
     ses = np.asarray(ses, dtype=float)
     etas = np.asarray(etas, dtype=float)
+    clear = rates > _CLEAR * np.where(np.isfinite(ses), ses, 0.0)
     for i in range(len(rates) - 1):
         low, high = rates[i], rates[i + 1]
-        if np.isnan(low) or np.isnan(high):
+        if np.isnan(low) or np.isnan(high) or not (low < 0 <= high):
             continue
-        if low < 0 <= high:
-            if np.isinf(high) or np.isinf(low):
-                # No interpolation through ±inf (every path blew up, or the state collapsed to
-                # 0): the crossing is the bracket's midpoint, ± half the bracket.
-                return 0.5 * (etas[i] + etas[i + 1]), 0.5 * (etas[i + 1] - etas[i]), "inside"
-            for j in _neighbours(i, len(rates)):
-                points = sorted((i, i + 1, j))
-                if not np.all(np.isfinite(rates[points])):
-                    continue
-                found = _quadratic_root(etas[points], rates[points], etas[i], etas[i + 1])
-                if found is not None:
-                    value, weights, slope = found
-                    se = sum(abs(w) * ses[k] for w, k in zip(weights, points, strict=True)) / slope
-                    return value, se, "inside"
-            width = etas[i + 1] - etas[i]
-            slope = (high - low) / width
-            weight = high / (high - low)
-            value = etas[i] + width * (-low) / (high - low)
-            se = (weight * ses[i] + (1.0 - weight) * ses[i + 1]) / slope
-            return value, se, "inside"
+        if not np.any(clear[i + 1 :]):
+            return np.nan, np.nan, "unclear"
+        if np.isinf(high) or np.isinf(low):
+            # No interpolation through ±inf (every path blew up, or the state collapsed to
+            # 0): the crossing is the bracket's midpoint, ± half the bracket.
+            return 0.5 * (etas[i] + etas[i + 1]), 0.5 * (etas[i + 1] - etas[i]), "inside"
+        roots = []
+        for j in _neighbours(i, len(rates)):
+            points = sorted((i, i + 1, j))
+            if not np.all(np.isfinite(rates[points])):
+                continue
+            found = _quadratic_root(etas[points], rates[points], etas[i], etas[i + 1])
+            if found is not None:
+                value, weights, slope = found
+                se = sum(abs(w) * ses[k] for w, k in zip(weights, points, strict=True)) / slope
+                roots.append((value, se))
+        if roots:
+            value, se = roots[0]
+            grid_error = 0.5 * abs(roots[0][0] - roots[1][0]) if len(roots) == 2 else 0.0
+            return value, math.hypot(se, grid_error), "inside"
+        width = etas[i + 1] - etas[i]
+        slope = (high - low) / width
+        weight = high / (high - low)
+        value = etas[i] + width * (-low) / (high - low)
+        se = (weight * ses[i] + (1.0 - weight) * ses[i + 1]) / slope
+        return value, se, "inside"
     finite = rates[~np.isnan(rates)]
     if finite.size == 0:
         return np.nan, np.nan, "undefined"
@@ -137,7 +151,9 @@ def threshold(
     **Returns:** for a single cell a :class:`Threshold` (a float with ``.se`` and ``.bound``);
     with extra grid dimensions a DataArray over them with a ``bound`` coordinate. ``bound`` is
     ``"inside"``, or, where the grid holds no crossing (the value is then NaN), ``"above"``
-    (the whole grid is stable), ``"below"`` (the whole grid is unstable) or ``"undefined"``.
+    (the whole grid is stable), ``"below"`` (the whole grid is unstable), ``"unclear"`` (the
+    rate only fluctuates around 0) or ``"undefined"``. The SE includes an estimate of the
+    interpolation error (module docstring).
     With ``with_se=True`` returns ``(value, se)`` (floats or DataArrays).
     """
     if "model" in ds.dims:
