@@ -88,8 +88,8 @@ def main():
             ax.set_ylim(LOW - 0.01, HIGH + 0.01)
             ax.axhline(1.0, color="grey", lw=0.6)
             where = "rotated" if rotated else "diagonal"
-            steps = int(part["steps"].iloc[0])
-            ax.set_title(f"{family}, {where} H, κ = {kappa:g} ({steps} steps)", fontsize=9)
+            steps, paths = int(part["steps"].iloc[0]), int(part["n_paths"].iloc[0])
+            ax.set_title(f"{family}, {where} H, κ = {kappa:g}\n({paths} paths × {steps} steps)", fontsize=9)
             if off:
                 shown = sorted(set(o.split(" at ")[0] for o in off))
                 ax.text(
@@ -109,7 +109,7 @@ def main():
     attrs = xr.open_dataset(Path(args.results) / "anisotropic_stability.nc").attrs
     fig.suptitle(
         f"DCSGD mean-square thresholds on anisotropic quadratics (d = 10, N = {attrs['n_workers']}, "
-        f"σ1 = {attrs['sigma1']}, {attrs['n_paths']} paths per cell)",
+        f"σ1 = {attrs['sigma1']})",
         fontsize=11,
     )
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
