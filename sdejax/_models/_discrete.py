@@ -80,7 +80,8 @@ class DiscreteModel(AbstractModel):
             gradient = self.problem.gradient(x)
             form = self.algorithm.aggregate_form
             direction = self.sampler.direction(key, gradient, form, self.noise)
-            return _moved(x, (-learning_rate) * direction, multiplier)
+            # the chain's update −η u times η_k, as the program before samplers were declared
+            return x - (learning_rate * multiplier) * direction
         key_noise, key_algorithm = jr.split(key)
         n = self.algorithm.n_workers
         if self.problem.is_heterogeneous:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..._algorithms import DSignSGD
 from ._dcsgd import DCSGDCoefficients
 from ._dsignsgd import DSignSGDCoefficients
 from ._majority import MajorityVoteCoefficients
@@ -19,8 +18,8 @@ def coefficients_for(algorithm, problem, noise, owner):
     family = algorithm.family
     if family == "dcsgd":
         return DCSGDCoefficients(problem, noise, algorithm.compressor, algorithm.n_workers, owner)
-    if family == "dsignsgd" and isinstance(algorithm, DSignSGD):
-        cls = DSignSGDCoefficients if algorithm.vote == "mean" else MajorityVoteCoefficients
+    if family == "dsignsgd":
+        cls = DSignSGDCoefficients if algorithm.aggregate_form.vote == "mean" else MajorityVoteCoefficients
         return cls(problem, noise, algorithm.n_workers)
     if family == "optax":
         raise ValueError(
