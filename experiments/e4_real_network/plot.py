@@ -140,11 +140,14 @@ def figure_c(ds, figures):
                              squeeze=False)
     styles = {"constant": ("C3", f"DSignSGD, constant η = {cfg['sign_eta']:g}"),
               "1/sqrt(k+1)": ("C0", f"DSignSGD, η = {cfg['sign_eta']:g}/√(k+1)"),
+              "constant small": ("C1", f"DSignSGD, constant η = {cfg.get('sign_eta_small', 0):g}"),
               "DSGD constant": ("0.4", f"DSGD, constant η = {cfg['dsgd_eta']:g}")}
     for r, df in enumerate(dfs):
         for c, sigma in enumerate(sigmas):
             ax = axes[r, c]
             for schedule, (color, label) in styles.items():
+                if schedule not in ds.schedule.values:
+                    continue
                 runs = ds.train_loss.sel(schedule=schedule, df=df, sigma=sigma).values
                 if np.all(np.isnan(runs)):
                     continue
@@ -159,11 +162,13 @@ def figure_c(ds, figures):
                 ax.legend(fontsize=7.5, loc="upper right")
         ax = axes[r, -1]
         x = np.arange(len(sigmas))
-        for k, schedule in enumerate(("constant", "1/sqrt(k+1)")):
+        for k, schedule in enumerate(("constant", "1/sqrt(k+1)", "constant small")):
+            if schedule not in ds.schedule.values:
+                continue
             color, label = styles[schedule]
             acc = ds.test_accuracy.sel(schedule=schedule, df=df).values[:, :, -1]
             mean, se = mean_se(acc)
-            ax.errorbar(x + (k - 0.5) * 0.08, mean, yerr=se, color=color, marker="o", capsize=3, label=label)
+            ax.errorbar(x + (k - 1) * 0.08, mean, yerr=se, color=color, marker="o", capsize=3, label=label)
         dsgd = ds.test_accuracy.sel(schedule="DSGD constant", df=df).values[:, :, -1]
         keep = ~np.all(np.isnan(dsgd), axis=1)
         if keep.any():
@@ -176,14 +181,14 @@ def figure_c(ds, figures):
         if r == len(dfs) - 1:
             ax.set_xlabel("Student-t scale σ")
         if r == 0:
-            ax.legend(fontsize=7, loc="lower left")
+            ax.legend(fontsize=7, loc="center")
     fig.suptitle(
         f"E4(c): DSignSGD on the CNN under injected Student-t noise Z_i = σT (ν = 1 is Cauchy), N = 8; "
         f"median and min–max over {ds.sizes['seed']} seeds"
     )
     fig.tight_layout()
     path = figures / "e4_c_dsignsgd_student_t.png"
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     print(f"wrote {path}")
 
