@@ -25,8 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
 from _common import ensure, parse  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1e-3  # quartic: final loss to reach
@@ -53,15 +53,23 @@ def quartic_tables(results):
 def figure_quartic(results, figures):
     etas, omegas, sigmas, tables, info = quartic_tables(results)
     steps = info["steps"]
-    fig, axes = plt.subplots(len(sigmas), 2, figsize=(11, 3.0 * len(sigmas) + 0.8), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(sigmas), 2, figsize=(11, 3.0 * len(sigmas) + 0.8), squeeze=False, sharex=True
+    )
     norm = LogNorm(1e-6, 1e2)
     for r, sigma in enumerate(sigmas):
         for c, scaling in enumerate(("plain", "theory")):
             ax = axes[r, c]
             loss, stalled, diverged = (t[r] for t in tables[scaling])
             shown = np.clip(np.where(np.isfinite(loss), loss, 1e2), 1e-6, 1e2)
-            mesh = ax.pcolormesh(np.arange(len(etas) + 1), np.arange(len(omegas) + 1), shown, norm=norm,
-                                 cmap="magma_r", shading="flat")
+            mesh = ax.pcolormesh(
+                np.arange(len(etas) + 1),
+                np.arange(len(omegas) + 1),
+                shown,
+                norm=norm,
+                cmap="magma_r",
+                shading="flat",
+            )
             for j in range(len(omegas)):
                 for i in range(len(etas)):
                     color = "white" if shown[j, i] > 1e-2 else "black"
@@ -71,7 +79,9 @@ def figure_quartic(results, figures):
                     if not loss[j, i] <= TARGET:
                         ax.plot(i + 0.4, j + 0.5, marker="x", markersize=5, color=color, markeredgewidth=1.2)
                     if stalled[j, i]:
-                        ax.plot(i + 0.72, j + 0.5, marker="o", markersize=4, markerfacecolor="none", color=color)
+                        ax.plot(
+                            i + 0.72, j + 0.5, marker="o", markersize=4, markerfacecolor="none", color=color
+                        )
             ax.set_yticks(np.arange(len(omegas)) + 0.5, [f"{o:g}" for o in omegas])
             ax.set_xticks(np.arange(len(etas)) + 0.5, [f"{e:.3g}" for e in etas], rotation=60, fontsize=7)
             what = "step length s" if scaling == "plain" else "η (= 2ε) [reconstructed rule]"
@@ -86,7 +96,9 @@ def figure_quartic(results, figures):
     cbar.set_ticks([1e-6, 1e-4, 1e-2, 1, 1e2], labels=["1e-6", "1e-4", "1e-2", "1", "≥1e2"])
     fig.suptitle(
         f"E2 on the quartic Σx⁴/4, d = 10, x0 = 3·1, N = 8, Bernoulli, affine noise, {steps} steps.  "
-        f"×: loss > {TARGET:g};  ○: stalled (typical paths no longer approach x*)", fontsize=10)
+        f"×: loss > {TARGET:g};  ○: stalled (typical paths no longer approach x*)",
+        fontsize=10,
+    )
     path = figures / "e2_quartic_map.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -100,20 +112,28 @@ def summarize_quartic(results):
 
     def fmt(mask):
         idx = np.flatnonzero(mask)
-        return "none" if idx.size == 0 else f"{etas[idx[0]]:.3g}–{etas[idx[-1]]:.3g} ({idx.size} of {len(etas)})"
+        return (
+            "none" if idx.size == 0 else f"{etas[idx[0]]:.3g}–{etas[idx[-1]]:.3g} ({idx.size} of {len(etas)})"
+        )
 
     print(f"quartic: learning rates reaching mean final loss <= {TARGET:g}")
-    print("σ1    ω   | plain reaches        | theory reaches       | plain fails, theory not | theory fails, plain not "
-          "| plain stalled | theory stalled | diverged")
+    print(
+        "σ1    ω   | plain reaches        | theory reaches       "
+        "| plain fails, theory not | theory fails, plain not "
+        "| plain stalled | theory stalled | diverged"
+    )
     for r, sigma in enumerate(sigmas):
         for j, omega in enumerate(omegas):
             ok = {s: tables[s][0][r, j] <= TARGET for s in tables}
             stalled = {s: tables[s][1][r, j] for s in tables}
             diverged = max(float(tables[s][2][r, j].max()) for s in tables)
-            print(f"{sigma:4g} {omega:4g}  | {fmt(ok['plain']):20s} | {fmt(ok['theory']):20s} | "
-                  f"{fmt(~ok['plain'] & ok['theory']):23s} | {fmt(ok['plain'] & ~ok['theory']):23s} | "
-                  f"{int(stalled['plain'].sum()):2d} of {len(etas)}      | {int(stalled['theory'].sum()):2d} of {len(etas)}       "
-                  f"| {diverged:.0%}")
+            print(
+                f"{sigma:4g} {omega:4g}  | {fmt(ok['plain']):20s} | {fmt(ok['theory']):20s} | "
+                f"{fmt(~ok['plain'] & ok['theory']):23s} | {fmt(ok['plain'] & ~ok['theory']):23s} | "
+                f"{int(stalled['plain'].sum()):2d} of {len(etas)}      "
+                f"| {int(stalled['theory'].sum()):2d} of {len(etas)}       "
+                f"| {diverged:.0%}"
+            )
 
 
 def network_status(curves):
@@ -133,8 +153,13 @@ def figure_network(results, figures):
     ds = xr.open_dataset(results / "network.nc")
     cfg = json.loads(ds.attrs["config"])
     omegas, sigmas = ds.omega.values, ds.sigma1.values
-    fig, axes = plt.subplots(len(sigmas), 2, figsize=(10, 2.6 * len(sigmas) + 0.9), squeeze=False,
-                             gridspec_kw={"width_ratios": [len(ds.plain_rate), len(ds.theory_rate)]})
+    fig, axes = plt.subplots(
+        len(sigmas),
+        2,
+        figsize=(10, 2.6 * len(sigmas) + 0.9),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [len(ds.plain_rate), len(ds.theory_rate)]},
+    )
     norm = LogNorm(1e-3, 3)
     for c, kind in enumerate(("plain", "theory")):
         rates = ds[f"{kind}_rate"].values
@@ -143,15 +168,28 @@ def figure_network(results, figures):
         for r, sigma in enumerate(sigmas):
             ax = axes[r, c]
             shown = np.clip(np.where(np.isfinite(final[r]), final[r], 3), 1e-3, 3)
-            mesh = ax.pcolormesh(np.arange(len(rates) + 1), np.arange(len(omegas) + 1), shown, norm=norm,
-                                 cmap="magma_r", shading="flat")
+            mesh = ax.pcolormesh(
+                np.arange(len(rates) + 1),
+                np.arange(len(omegas) + 1),
+                shown,
+                norm=norm,
+                cmap="magma_r",
+                shading="flat",
+            )
             for j in range(len(omegas)):
                 for i in range(len(rates)):
                     tag = status[r, j, i]
                     value = final[r, j, i]
                     text = f"{value:.2g}" if np.isfinite(value) else "inf"
-                    ax.text(i + 0.5, j + 0.5, text + ("\n" + tag if tag else ""), ha="center", va="center",
-                            fontsize=7.5, color="white" if shown[j, i] > 0.2 else "black")
+                    ax.text(
+                        i + 0.5,
+                        j + 0.5,
+                        text + ("\n" + tag if tag else ""),
+                        ha="center",
+                        va="center",
+                        fontsize=7.5,
+                        color="white" if shown[j, i] > 0.2 else "black",
+                    )
             ax.set_xticks(np.arange(len(rates)) + 0.5, [f"{v:g}" for v in rates])
             ax.set_yticks(np.arange(len(omegas)) + 0.5, [f"{o:g}" for o in omegas])
             ax.set_title(f"{kind} normalization, σ1 = {sigma:g}", fontsize=10)
@@ -165,7 +203,10 @@ def figure_network(results, figures):
     cbar.set_ticks([1e-3, 1e-2, 1e-1, 1, 3], labels=["1e-3", "0.01", "0.1", "1", "≥3"])
     fig.suptitle(
         f"E2 on the CNN (digits), N = 8, {cfg['steps']} steps, {cfg['seeds']} seeds. Unstable: final > "
-        f"{REGRESSION:g}× best or > start; no progress: final > {NO_PROGRESS:g}× start; slow: final > {SLOW:g}", fontsize=10)
+        f"{REGRESSION:g}× best or > start; no progress: final > {NO_PROGRESS:g}× start; "
+        f"slow: final > {SLOW:g}",
+        fontsize=10,
+    )
     path = figures / "e2_network_map.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -184,7 +225,9 @@ def summarize_network(results):
                 cells = []
                 for i, rate in enumerate(ds[f"{kind}_rate"].values):
                     tag = {"unstable": "U", "no progress": "N", "slow": "s", "": " "}[status[r, j, i]]
-                    cells.append(f"{rate:g}: {final[r, j, i]:.3g}{tag} acc {np.mean(acc[r, j, i, :, -1]):.3f}")
+                    cells.append(
+                        f"{rate:g}: {final[r, j, i]:.3g}{tag} acc {np.mean(acc[r, j, i, :, -1]):.3f}"
+                    )
                 print(f"network {kind:6s} σ1 = {sigma:g} ω = {omega:3g} | " + " | ".join(cells))
 
 

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e4_real_network"))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import network as net  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from _common import ensure, parse  # noqa: E402
 
-import network as net  # noqa: E402
 import sdejax  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -59,10 +59,22 @@ CONFIG = {
     },
 }
 QUICK = {
-    "quartic": {"learning_rates": [0.05, 0.5], "keep_probabilities": [1.0, 0.1], "sigma1": [0.0, 0.3],
-                "steps": 100, "n_paths": 32},
-    "network": {"plain_step_lengths": [2.0], "theory_learning_rates": [1.0], "keep_probabilities": [0.1],
-                "sigma1": [0.1], "steps": 50, "record_every": 25, "seeds": 2},
+    "quartic": {
+        "learning_rates": [0.05, 0.5],
+        "keep_probabilities": [1.0, 0.1],
+        "sigma1": [0.0, 0.3],
+        "steps": 100,
+        "n_paths": 32,
+    },
+    "network": {
+        "plain_step_lengths": [2.0],
+        "theory_learning_rates": [1.0],
+        "keep_probabilities": [0.1],
+        "sigma1": [0.1],
+        "steps": 50,
+        "record_every": 25,
+        "seeds": 2,
+    },
 }
 
 
@@ -73,16 +85,26 @@ def run_quartic(cfg, out):
         t = time.time()
         algorithm = sdejax.NormalizedDCSGD(sdejax.BernoulliSparsifier(1.0), cfg["n_workers"], scaling=scaling)
         ds = sdejax.stability_sweep(
-            algorithm, problem, sdejax.AffineGaussianNoise(0.0, 0.0), x0=x0,
-            learning_rates=np.asarray(cfg["learning_rates"], np.float32), steps=cfg["steps"],
-            n_paths=cfg["n_paths"], key=jax.random.key(cfg["seed"]), burn_in=cfg["burn_in"],
+            algorithm,
+            problem,
+            sdejax.AffineGaussianNoise(0.0, 0.0),
+            x0=x0,
+            learning_rates=np.asarray(cfg["learning_rates"], np.float32),
+            steps=cfg["steps"],
+            n_paths=cfg["n_paths"],
+            key=jax.random.key(cfg["seed"]),
+            burn_in=cfg["burn_in"],
             grid={"compressor.p": cfg["keep_probabilities"], "noise.sigma1": cfg["sigma1"]},
-            out=str(out / f"quartic_{scaling}.nc"), progress=False,
+            out=str(out / f"quartic_{scaling}.nc"),
+            progress=False,
         )
         loss = ds.final_loss_mean.sel(model="discrete")
-        print(f"  quartic, {scaling:6s}: {time.time() - t:.0f} s; final loss over the map "
-              f"{float(loss.min()):.2e} … {float(loss.max()):.2e}, diverged "
-              f"{float(ds.diverged_fraction.max()):.0%} at most", flush=True)
+        print(
+            f"  quartic, {scaling:6s}: {time.time() - t:.0f} s; final loss over the map "
+            f"{float(loss.min()):.2e} … {float(loss.max()):.2e}, diverged "
+            f"{float(ds.diverged_fraction.max()):.0%} at most",
+            flush=True,
+        )
 
 
 def run_network(cfg, out, provenance):
@@ -92,8 +114,14 @@ def run_network(cfg, out, provenance):
             if kind == "plain":
                 return sdejax.optim.normalized_dcsgd(hyper["lr"], compressor, key=key)
             return sdejax.optim.normalized_dcsgd(
-                hyper["lr"], compressor, key=key, scaling="theory", l0=cfg["l0"], l1=cfg["l1"],
-                n_workers=net.N_WORKERS, sigma1=hyper["sigma1"],
+                hyper["lr"],
+                compressor,
+                key=key,
+                scaling="theory",
+                l0=cfg["l0"],
+                l1=cfg["l1"],
+                n_workers=net.N_WORKERS,
+                sigma1=hyper["sigma1"],
             )
 
         return optimizer
@@ -103,35 +131,61 @@ def run_network(cfg, out, provenance):
     datasets = {}
     for kind, rates in (("plain", cfg["plain_step_lengths"]), ("theory", cfg["theory_learning_rates"])):
         train = net.make_trainer(make(kind), steps=steps, record_every=every)[0]
-        shape = (len(rates), len(cfg["keep_probabilities"]), len(cfg["sigma1"]), cfg["seeds"], steps // every + 1)
-        records = {k: np.full(shape, np.nan, np.float32) for k in ("train_loss", "test_loss", "test_accuracy", "param_norm")}
+        shape = (
+            len(rates),
+            len(cfg["keep_probabilities"]),
+            len(cfg["sigma1"]),
+            cfg["seeds"],
+            steps // every + 1,
+        )
+        records = {
+            k: np.full(shape, np.nan, np.float32)
+            for k in ("train_loss", "test_loss", "test_accuracy", "param_norm")
+        }
         for a, rate in enumerate(rates):
             for b, p in enumerate(cfg["keep_probabilities"]):
                 for c, sigma in enumerate(cfg["sigma1"]):
                     t = time.time()
-                    hyper = {"lr": jnp.asarray(rate), "p": jnp.asarray(p), "sigma1": jnp.asarray(sigma),
-                             "noise": sdejax.AffineGaussianNoise(0.0, sigma)}
+                    hyper = {
+                        "lr": jnp.asarray(rate),
+                        "p": jnp.asarray(p),
+                        "sigma1": jnp.asarray(sigma),
+                        "noise": sdejax.AffineGaussianNoise(0.0, sigma),
+                    }
                     result = train(hyper, seeds)
                     for name in records:
                         records[name][a, b, c] = np.asarray(result[name])
                     curve = np.median(records["train_loss"][a, b, c], axis=0)
-                    print(f"  network, {kind:6s} {rate:4g} ω = {1 / p - 1:3.0f} σ1 = {sigma:g}: train loss "
-                          f"median final {curve[-1]:.3g} (best {np.nanmin(curve):.3g})  [{time.time() - t:.1f} s]",
-                          flush=True)
+                    print(
+                        f"  network, {kind:6s} {rate:4g} ω = {1 / p - 1:3.0f} σ1 = {sigma:g}: train loss "
+                        f"median final {curve[-1]:.3g} (best {np.nanmin(curve):.3g})  "
+                        f"[{time.time() - t:.1f} s]",
+                        flush=True,
+                    )
         dims = ("learning_rate", "omega", "sigma1", "seed", "step")
         datasets[kind] = {name: (dims, values) for name, values in records.items()}
         datasets[kind + "_rates"] = rates
-    coords = {"omega": [1 / p - 1 for p in cfg["keep_probabilities"]], "sigma1": cfg["sigma1"],
-              "seed": np.arange(cfg["seeds"]), "step": np.arange(0, steps + 1, every)}
+    coords = {
+        "omega": [1 / p - 1 for p in cfg["keep_probabilities"]],
+        "sigma1": cfg["sigma1"],
+        "seed": np.arange(cfg["seeds"]),
+        "step": np.arange(0, steps + 1, every),
+    }
     merged = {}
     for kind in ("plain", "theory"):
         for name, (dims, values) in datasets[kind].items():
-            merged[f"{kind}_{name}"] = ((f"{kind}_rate",) + dims[1:], values,
-                                        {"long_name": f"{name.replace('_', ' ')} ({kind} normalization)", "units": "1"})
+            merged[f"{kind}_{name}"] = (
+                (f"{kind}_rate",) + dims[1:],
+                values,
+                {"long_name": f"{name.replace('_', ' ')} ({kind} normalization)", "units": "1"},
+            )
         coords[f"{kind}_rate"] = datasets[kind + "_rates"]
     ds = xr.Dataset(merged, coords=coords)
     ds["plain_rate"].attrs = {"long_name": "step length s of plain normalization", "units": "1"}
-    ds["theory_rate"].attrs = {"long_name": "learning rate η of theory-scaled normalization (η = 2ε)", "units": "1"}
+    ds["theory_rate"].attrs = {
+        "long_name": "learning rate η of theory-scaled normalization (η = 2ε)",
+        "units": "1",
+    }
     ds["omega"].attrs = {"long_name": "compression variance ω = 1/p − 1 (Bernoulli)", "units": "1"}
     ds["sigma1"].attrs = {"long_name": "affine noise coefficient σ1 (σ0 = 0)", "units": "1"}
     ds.attrs = {"experiment": "E2 on the real network", "config": json.dumps(cfg), **provenance}
@@ -148,7 +202,8 @@ def main():
     provenance = {
         "sdejax_version": sdejax.__version__,
         "git_revision": net.git_revision(),
-        "hardware": f"{platform.machine()} CPU, {jax.device_count()} JAX device(s) ({jax.devices()[0].platform})",
+        "hardware": f"{platform.machine()} CPU, {jax.device_count()} JAX device(s) "
+        f"({jax.devices()[0].platform})",
     }
     started = time.time()
     print("E2, part 1: the quartic", flush=True)
@@ -156,9 +211,17 @@ def main():
     t = time.time()
     print("E2, part 2: the CNN on digits", flush=True)
     run_network(config["network"], out, {**provenance, "quartic_seconds": t - started})
-    (out / "run_summary.json").write_text(json.dumps(
-        {"config": config, "seconds_quartic": t - started, "seconds_network": time.time() - t, **provenance},
-        indent=1))
+    (out / "run_summary.json").write_text(
+        json.dumps(
+            {
+                "config": config,
+                "seconds_quartic": t - started,
+                "seconds_network": time.time() - t,
+                **provenance,
+            },
+            indent=1,
+        )
+    )
     print(f"E2 done in {(time.time() - started) / 60:.1f} min", flush=True)
 
 

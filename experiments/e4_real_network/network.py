@@ -39,8 +39,13 @@ def git_revision() -> str:
         rev = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -221,7 +226,7 @@ def n_parameters():
     return int(ravel_pytree(params0)[0].size)
 
 
-def hessian_top_eigenvalue(params, loss, x, y, iterations: int = 30, key=jr.key(1)):
+def hessian_top_eigenvalue(params, loss, x, y, iterations: int = 30, key=None):
     """Largest |eigenvalue| of ∇²f at ``params`` (full-batch loss on (x, y)) by power iteration on
     Hessian-vector products; with ‖∇f‖ there, for the (L0, L1) choice."""
     flat, unravel = ravel_pytree(params)
@@ -235,7 +240,7 @@ def hessian_top_eigenvalue(params, loss, x, y, iterations: int = 30, key=jr.key(
     def hvp(v):
         return jax.jvp(grad, (flat,), (v,))[1]
 
-    v = jr.normal(key, flat.shape, flat.dtype)
+    v = jr.normal(jr.key(1) if key is None else key, flat.shape, flat.dtype)
     v = v / jnp.linalg.norm(v)
     value = 0.0
     for _ in range(iterations):

@@ -38,7 +38,9 @@ def band(ax, steps, runs, color, label, linestyle="-"):
     low, high = np.min(runs, axis=0), np.max(runs, axis=0)
     clip = lambda v: np.minimum(v, LOSS_TOP * 10)  # noqa: E731
     ax.fill_between(steps, clip(low), clip(high), color=color, alpha=0.18, linewidth=0)
-    ax.plot(steps, np.where(np.isfinite(median), median, np.nan), color=color, label=label, linestyle=linestyle)
+    ax.plot(
+        steps, np.where(np.isfinite(median), median, np.nan), color=color, label=label, linestyle=linestyle
+    )
     # a median that became +inf: mark where
     gone = np.flatnonzero(~np.isfinite(median))
     if gone.size:
@@ -64,22 +66,35 @@ def figure_a(ds, figures):
             final = as_inf(runs[:, -1])
             tag = f" ({np.mean(~np.isfinite(final)):.0%} diverged)" if np.any(~np.isfinite(final)) else ""
             band(ax, steps, runs, colors[j], f"ω = {omega:g}{tag}")
-        ax.set(yscale="log", ylim=(3e-3, LOSS_TOP), xlabel="step", title=method.replace("theory-scaled", "theory-scaled [reconstr.]"))
+        ax.set(
+            yscale="log",
+            ylim=(3e-3, LOSS_TOP),
+            xlabel="step",
+            title=method.replace("theory-scaled", "theory-scaled [reconstr.]"),
+        )
         ax.axhline(np.log(10), color="0.6", linewidth=0.8, linestyle=":")
         ax.legend(fontsize=7.5, loc="lower left")
     axes[0].set_ylabel(f"training loss (median, min–max over {ds.sizes['seed']} seeds)")
     axes[0].text(steps[-1], np.log(10) * 1.08, "chance (log 10)", ha="right", fontsize=7, color="0.4")
     ax = axes[3]
-    styles = {"constant η = 0.25": ("C3", "o"), "constant η = 0.5": ("C1", "s"), "theory-scaled η = 1": ("C0", "^"),
-              "theory-scaled η = 1.9": ("C2", "v")}
+    styles = {
+        "constant η = 0.25": ("C3", "o"),
+        "constant η = 0.5": ("C1", "s"),
+        "theory-scaled η = 1": ("C0", "^"),
+        "theory-scaled η = 1.9": ("C2", "v"),
+    }
     x = np.arange(len(omegas))
     for k, (method, (color, marker)) in enumerate(styles.items()):
         acc = ds.test_accuracy.sel({"method": method}).values[:, :, -1]
         mean, se = mean_se(acc)
         ax.errorbar(x + (k - 1.5) * 0.08, mean, yerr=se, color=color, marker=marker, capsize=3, label=method)
     ax.set_xticks(x, [f"{o:g}" for o in omegas])
-    ax.set(xlabel="compression ω (Bernoulli, p = 1/(1 + ω))", ylabel="final test accuracy (mean ± SE)",
-           title=f"after {steps[-1]} steps", ylim=(0, 1.02))
+    ax.set(
+        xlabel="compression ω (Bernoulli, p = 1/(1 + ω))",
+        ylabel="final test accuracy (mean ± SE)",
+        title=f"after {steps[-1]} steps",
+        ylim=(0, 1.02),
+    )
     ax.axhline(0.1, color="0.6", linewidth=0.8, linestyle=":")
     ax.legend(fontsize=8, loc="lower left")
     fig.suptitle(
@@ -104,22 +119,45 @@ def figure_b(ds, figures):
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.3), gridspec_kw={"width_ratios": [1, 1, 1, 1.1]})
     for ax, method in zip(axes[:3], panels, strict=True):
         for j, omega in enumerate(omegas):
-            band(ax, steps, ds.train_loss.sel({"method": method, "omega": omega}).values, colors[j], f"ω = {omega:g}")
-        title = method.replace("plain s", "plain, step length s").replace("theory-scaled", "theory-scaled [reconstr.]")
+            band(
+                ax,
+                steps,
+                ds.train_loss.sel({"method": method, "omega": omega}).values,
+                colors[j],
+                f"ω = {omega:g}",
+            )
+        title = method.replace("plain s", "plain, step length s").replace(
+            "theory-scaled", "theory-scaled [reconstr.]"
+        )
         ax.set(yscale="log", ylim=(3e-3, 4), xlabel="step", title=title)
         ax.legend(fontsize=7.5, loc="lower left")
     axes[0].set_ylabel(f"training loss (median, min–max over {ds.sizes['seed']} seeds)")
     ax = axes[3]
-    styles = {"plain s = 0.2": ("C4", "o", "--"), "plain s = 2": ("C3", "s", "--"),
-              "theory-scaled η = 1": ("C0", "^", "-"), "theory-scaled η = 1.9": ("C2", "v", "-")}
+    styles = {
+        "plain s = 0.2": ("C4", "o", "--"),
+        "plain s = 2": ("C3", "s", "--"),
+        "theory-scaled η = 1": ("C0", "^", "-"),
+        "theory-scaled η = 1.9": ("C2", "v", "-"),
+    }
     x = np.arange(len(omegas))
     for k, (method, (color, marker, ls)) in enumerate(styles.items()):
         final = as_inf(ds.train_loss.sel({"method": method}).values[:, :, -1])
-        ax.plot(x + (k - 1.5) * 0.08, np.median(final, axis=1), color=color, marker=marker, linestyle=ls, label=method)
+        ax.plot(
+            x + (k - 1.5) * 0.08,
+            np.median(final, axis=1),
+            color=color,
+            marker=marker,
+            linestyle=ls,
+            label=method,
+        )
         ax.vlines(x + (k - 1.5) * 0.08, final.min(axis=1), final.max(axis=1), color=color, linewidth=1)
     ax.set_xticks(x, [f"{o:g}" for o in omegas])
-    ax.set(yscale="log", xlabel="compression ω", ylabel="final training loss (median, min–max)",
-           title=f"after {steps[-1]} steps")
+    ax.set(
+        yscale="log",
+        xlabel="compression ω",
+        ylabel="final training loss (median, min–max)",
+        title=f"after {steps[-1]} steps",
+    )
     ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(
         f"E4(b): plain normalization (fixed step length s) vs theory-scaled normalization, same network and "
@@ -136,12 +174,15 @@ def figure_c(ds, figures):
     cfg = json.loads(ds.attrs["config"])
     steps = ds.step.values
     dfs, sigmas = ds.df.values, ds.sigma.values
-    fig, axes = plt.subplots(len(dfs), len(sigmas) + 1, figsize=(4.2 * (len(sigmas) + 1), 3.3 * len(dfs)),
-                             squeeze=False)
-    styles = {"constant": ("C3", f"DSignSGD, constant η = {cfg['sign_eta']:g}"),
-              "1/sqrt(k+1)": ("C0", f"DSignSGD, η = {cfg['sign_eta']:g}/√(k+1)"),
-              "constant small": ("C1", f"DSignSGD, constant η = {cfg.get('sign_eta_small', 0):g}"),
-              "DSGD constant": ("0.4", f"DSGD, constant η = {cfg['dsgd_eta']:g}")}
+    fig, axes = plt.subplots(
+        len(dfs), len(sigmas) + 1, figsize=(4.2 * (len(sigmas) + 1), 3.3 * len(dfs)), squeeze=False
+    )
+    styles = {
+        "constant": ("C3", f"DSignSGD, constant η = {cfg['sign_eta']:g}"),
+        "1/sqrt(k+1)": ("C0", f"DSignSGD, η = {cfg['sign_eta']:g}/√(k+1)"),
+        "constant small": ("C1", f"DSignSGD, constant η = {cfg.get('sign_eta_small', 0):g}"),
+        "DSGD constant": ("0.4", f"DSGD, constant η = {cfg['dsgd_eta']:g}"),
+    }
     for r, df in enumerate(dfs):
         for c, sigma in enumerate(sigmas):
             ax = axes[r, c]
@@ -173,8 +214,16 @@ def figure_c(ds, figures):
         keep = ~np.all(np.isnan(dsgd), axis=1)
         if keep.any():
             mean, se = mean_se(dsgd[keep])
-            ax.errorbar(x[keep], mean, yerr=se, color="0.4", marker="x", linestyle="none", capsize=3,
-                        label=styles["DSGD constant"][1])
+            ax.errorbar(
+                x[keep],
+                mean,
+                yerr=se,
+                color="0.4",
+                marker="x",
+                linestyle="none",
+                capsize=3,
+                label=styles["DSGD constant"][1],
+            )
         ax.set_xticks(x, [f"{s:g}" for s in sigmas])
         ax.set(ylim=(0, 1.02), title=f"ν = {df}: final test accuracy (mean ± SE)")
         ax.axhline(0.1, color="0.6", linewidth=0.8, linestyle=":")

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import jax.random as jr  # noqa: E402
+import network as net  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from _common import ensure, parse  # noqa: E402
 
-import network as net  # noqa: E402
 import sdejax  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -70,8 +70,14 @@ CONFIG = {
     "sign_eta_small": 0.03,  # a small constant η, for reference
     "dsgd_eta": 0.5,  # DSGD under the same noise (contrast), σ = the middle value
 }
-QUICK = {"steps": 50, "record_every": 25, "seeds": 2, "keep_probabilities": [1.0, 0.05],
-         "dfs": [1], "student_sigmas": [0.01]}
+QUICK = {
+    "steps": 50,
+    "record_every": 25,
+    "seeds": 2,
+    "keep_probabilities": [1.0, 0.05],
+    "dfs": [1],
+    "student_sigmas": [0.01],
+}
 
 
 def make_dcsgd(kind, config):
@@ -82,8 +88,14 @@ def make_dcsgd(kind, config):
         if kind == "plain":
             return sdejax.optim.normalized_dcsgd(hyper["lr"], compressor, key=key, scaling="plain")
         return sdejax.optim.normalized_dcsgd(
-            hyper["lr"], compressor, key=key, scaling="theory", l0=config["l0"], l1=config["l1"],
-            n_workers=config["n_workers"], sigma1=config["affine_sigma1"],
+            hyper["lr"],
+            compressor,
+            key=key,
+            scaling="theory",
+            l0=config["l0"],
+            l1=config["l1"],
+            n_workers=config["n_workers"],
+            sigma1=config["affine_sigma1"],
         )
 
     return make
@@ -135,7 +147,11 @@ def records_dataset(records, dims, coords, steps, every):
         "param_norm": "global Euclidean norm of the parameters",
     }
     for name in records:
-        data[name] = (dims + ("seed", "step"), records[name], {"long_name": names[name], "units": units[name]})
+        data[name] = (
+            dims + ("seed", "step"),
+            records[name],
+            {"long_name": names[name], "units": units[name]},
+        )
     coords = dict(coords)
     coords["step"] = np.arange(0, steps + 1, every)
     return xr.Dataset(data, coords=coords)
@@ -153,19 +169,25 @@ def main():
     provenance = {
         "sdejax_version": sdejax.__version__,
         "git_revision": net.git_revision(),
-        "hardware": f"{platform.machine()} CPU, {jax.device_count()} JAX device(s) ({jax.devices()[0].platform})",
+        "hardware": f"{platform.machine()} CPU, {jax.device_count()} JAX device(s) "
+        f"({jax.devices()[0].platform})",
         "n_parameters": net.n_parameters(),
         "dtype": "float32",
     }
-    print(f"E4: CNN with {provenance['n_parameters']} parameters, N = {config['n_workers']} workers", flush=True)
+    print(
+        f"E4: CNN with {provenance['n_parameters']} parameters, N = {config['n_workers']} workers", flush=True
+    )
 
     # -------------------------------------------------------------- sharpness (L0 evidence)
     if args.quick:
         sharp = np.asarray([[0, np.nan, np.nan]])
     else:
         sharp = sharpness_profile()
-        print(f"  largest Hessian eigenvalue along SGD (η = 0.5): {np.round(sharp[:, 1], 2)}; L0 = {config['l0']}",
-              flush=True)
+        print(
+            f"  largest Hessian eigenvalue along SGD (η = 0.5): {np.round(sharp[:, 1], 2)}; "
+            f"L0 = {config['l0']}",
+            flush=True,
+        )
         if sharp[:, 1].max() > config["l0"]:
             print("  WARNING: measured sharpness exceeds L0", flush=True)
 
@@ -174,7 +196,10 @@ def main():
     keep = config["keep_probabilities"]
     noise = sdejax.AffineGaussianNoise(0.0, config["affine_sigma1"])
     shape = (len(methods), len(keep), config["seeds"], steps // every + 1)
-    records = {k: np.full(shape, np.nan, np.float32) for k in ("train_loss", "test_loss", "test_accuracy", "param_norm")}
+    records = {
+        k: np.full(shape, np.nan, np.float32)
+        for k in ("train_loss", "test_loss", "test_accuracy", "param_norm")
+    }
     seconds = np.zeros((len(methods), len(keep)))
     trainers = {}  # one compilation per optimizer kind; learning rates and p are traced
     for i, method in enumerate(methods):
@@ -189,19 +214,44 @@ def main():
                 records[name][i, j] = np.asarray(result[name])
             seconds[i, j] = time.time() - t
             final = records["train_loss"][i, j, :, -1]
-            print(f"  {method:22s} ω = {1 / p - 1:4.0f}: final train loss median {np.median(final):.4g} "
-                  f"(non-finite {np.mean(~np.isfinite(final)):.0%}), test acc "
-                  f"{np.mean(records['test_accuracy'][i, j, :, -1]):.3f}  [{seconds[i, j]:.1f} s]", flush=True)
-    ds = records_dataset(records, ("method", "omega"), {"method": methods, "omega": [1 / p - 1 for p in keep]},
-                         steps, every)
-    ds["omega"].attrs = {"long_name": "compression variance ω = 1/p − 1 (Bernoulli keep-probability p)", "units": "1"}
-    ds["keep_probability"] = ("omega", np.asarray(keep), {"long_name": "Bernoulli keep-probability p", "units": "1"})
-    ds["seconds"] = (("method", "omega"), seconds, {"long_name": "wall time of the 5-seed run incl. compilation", "units": "s"})
-    ds["sharpness_step"] = ("sharpness_index", sharp[:, 0], {"long_name": "SGD step of the sharpness probe", "units": "1"})
-    ds["sharpness"] = ("sharpness_index", sharp[:, 1],
-                       {"long_name": "largest Hessian eigenvalue of the training loss (power iteration)", "units": "1"})
-    ds["sharpness_grad_norm"] = ("sharpness_index", sharp[:, 2],
-                                 {"long_name": "norm of the full-batch training gradient", "units": "1"})
+            print(
+                f"  {method:22s} ω = {1 / p - 1:4.0f}: final train loss median {np.median(final):.4g} "
+                f"(non-finite {np.mean(~np.isfinite(final)):.0%}), test acc "
+                f"{np.mean(records['test_accuracy'][i, j, :, -1]):.3f}  [{seconds[i, j]:.1f} s]",
+                flush=True,
+            )
+    ds = records_dataset(
+        records, ("method", "omega"), {"method": methods, "omega": [1 / p - 1 for p in keep]}, steps, every
+    )
+    ds["omega"].attrs = {
+        "long_name": "compression variance ω = 1/p − 1 (Bernoulli keep-probability p)",
+        "units": "1",
+    }
+    ds["keep_probability"] = (
+        "omega",
+        np.asarray(keep),
+        {"long_name": "Bernoulli keep-probability p", "units": "1"},
+    )
+    ds["seconds"] = (
+        ("method", "omega"),
+        seconds,
+        {"long_name": "wall time of the 5-seed run incl. compilation", "units": "s"},
+    )
+    ds["sharpness_step"] = (
+        "sharpness_index",
+        sharp[:, 0],
+        {"long_name": "SGD step of the sharpness probe", "units": "1"},
+    )
+    ds["sharpness"] = (
+        "sharpness_index",
+        sharp[:, 1],
+        {"long_name": "largest Hessian eigenvalue of the training loss (power iteration)", "units": "1"},
+    )
+    ds["sharpness_grad_norm"] = (
+        "sharpness_index",
+        sharp[:, 2],
+        {"long_name": "norm of the full-batch training gradient", "units": "1"},
+    )
     ds.attrs = {"experiment": "E4 (a, b)", "config": json.dumps(config), **provenance}
     ds.to_netcdf(out / "e4_dcsgd.nc")
 
@@ -209,7 +259,10 @@ def main():
     schedules = ["constant", "1/sqrt(k+1)", "constant small", "DSGD constant"]
     dfs, sigmas = config["dfs"], config["student_sigmas"]
     shape = (len(schedules), len(dfs), len(sigmas), config["seeds"], steps // every + 1)
-    records = {k: np.full(shape, np.nan, np.float32) for k in ("train_loss", "test_loss", "test_accuracy", "param_norm")}
+    records = {
+        k: np.full(shape, np.nan, np.float32)
+        for k in ("train_loss", "test_loss", "test_accuracy", "param_norm")
+    }
     middle = sigmas[len(sigmas) // 2]
     trainers = {}  # one compilation per chain (and per ν: the Student-t sampler is static)
     for i, schedule in enumerate(schedules):
@@ -218,7 +271,8 @@ def main():
             trainers[kind] = net.make_trainer(make_sign(kind), steps=steps, record_every=every)[0]
         train = trainers[kind]
         lr = {"DSGD constant": config["dsgd_eta"], "constant small": config["sign_eta_small"]}.get(
-            schedule, config["sign_eta"])
+            schedule, config["sign_eta"]
+        )
         for j, df in enumerate(dfs):
             for m, sigma in enumerate(sigmas):
                 if schedule.startswith("DSGD") and sigma != middle:
@@ -228,13 +282,25 @@ def main():
                 for name in records:
                     records[name][i, j, m] = np.asarray(result[name])
                 final = records["train_loss"][i, j, m, :, -1]
-                print(f"  {schedule:14s} ν = {df} σ = {sigma:g}: final train loss median {np.median(final):.4g} "
-                      f"(non-finite {np.mean(~np.isfinite(final)):.0%}), test acc "
-                      f"{np.mean(records['test_accuracy'][i, j, m, :, -1]):.3f}  [{time.time() - t:.1f} s]", flush=True)
-    ds = records_dataset(records, ("schedule", "df", "sigma"),
-                         {"schedule": schedules, "df": dfs, "sigma": sigmas}, steps, every)
+                print(
+                    f"  {schedule:14s} ν = {df} σ = {sigma:g}: "
+                    f"final train loss median {np.median(final):.4g} "
+                    f"(non-finite {np.mean(~np.isfinite(final)):.0%}), test acc "
+                    f"{np.mean(records['test_accuracy'][i, j, m, :, -1]):.3f}  [{time.time() - t:.1f} s]",
+                    flush=True,
+                )
+    ds = records_dataset(
+        records,
+        ("schedule", "df", "sigma"),
+        {"schedule": schedules, "df": dfs, "sigma": sigmas},
+        steps,
+        every,
+    )
     ds["df"].attrs = {"long_name": "Student-t degrees of freedom ν", "units": "1"}
-    ds["sigma"].attrs = {"long_name": "Student-t scale σ (scale of T, not its standard deviation)", "units": "1"}
+    ds["sigma"].attrs = {
+        "long_name": "Student-t scale σ (scale of T, not its standard deviation)",
+        "units": "1",
+    }
     total = time.time() - started
     ds.attrs = {"experiment": "E4 (c)", "config": json.dumps(config), "total_seconds": total, **provenance}
     ds.to_netcdf(out / "e4_dsignsgd.nc")
