@@ -150,12 +150,15 @@ def stability_sweep(
     are reduced on the fly (``docs/theory.md`` §7):
 
     * ``ms_growth_rate``: the **mean-square** growth rate per unit time t = kη,
-      lim (1/t) log E‖x_k − x*‖², estimated by population dynamics: blocks of ``path_block``
-      clones are resampled at every step in proportion to their one-step growth
-      ‖x_{k+1} − x*‖²/‖x_k − x*‖², and the rate is the mean over steps k >= burn_in·steps of
-      the log of the clones' mean growth, divided by η. Consistent on any problem (anisotropic,
-      rotated, heterogeneous workers); its bias is O(1/path_block). ``ms_growth_rate_se`` is a
-      batch-means standard error (over blocks and runs of consecutive steps).
+      lim (1/t) log E‖x_k − x*‖², estimated by population dynamics: beside the free paths, a
+      population of ``path_block`` clones moves with the same random variates; each step
+      multiplies a clone's weight by its growth ‖x_{k+1} − x*‖²/‖x_k − x*‖², the step's growth
+      factor W_k is the weighted mean growth, and every 2 steps the clones are resampled in
+      proportion to their weights. The rate is the mean of log W_k over the steps
+      k >= burn_in·steps, divided by η. Consistent on any problem (anisotropic, rotated,
+      heterogeneous workers); its bias is O(1/path_block), and the clones need a few multiples
+      of 1/(η λ_min) steps to forget their start. ``ms_growth_rate_se`` is the long-run standard
+      error of that mean (Geyer's initial monotone sequence over the pooled autocovariances).
     * ``as_growth_rate``: the **almost-sure** growth rate, the top Lyapunov exponent of
       ‖x − x*‖² per unit time of typical paths: each free path's (log‖x_end − x*‖² −
       log‖x_start − x*‖²)/t from step burn_in·steps (or 0) to its last usable step (before it

@@ -22,7 +22,19 @@ def git_revision() -> str:
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    revision = out.stdout.strip()
+    try:  # uncommitted changes to tracked files: the numbers may not come from this revision
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return revision
+    return revision + "+dirty" if status.returncode == 0 and status.stdout.strip() else revision
 
 
 def describe(value) -> str:
