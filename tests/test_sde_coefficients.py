@@ -279,9 +279,9 @@ def test_reconstructed_flags():
     problem = sdejax.Quadratic(jnp.ones(D))
     noise = sdejax.GaussianNoise(0.1)
     flags = {
-        (name, type(alg).__name__): sdejax.make_model(name, alg, problem, noise).is_reconstructed
+        (name, label): sdejax.make_model(name, alg, problem, noise).is_reconstructed
         for name in ("sme1", "sme2", "corrected")
-        for alg in (sdejax.DSGD(N), sdejax.DSignSGD(N))
+        for label, alg in (("DSGD", sdejax.DSGD(N)), ("DSignSGD", sdejax.DSignSGD(N)))
     }
     assert flags == {
         ("sme1", "DSGD"): False,
