@@ -1,7 +1,7 @@
 """W3: the corrected SDE of DCSGD (Bernoulli p = 1/4, affine noise) with Euler–Maruyama.
 
-dX = (−∇f + (η/2)∇²f∇f) dt + √η S(X)^{1/2} dW on f = ½‖x‖² (model.md §5), S = Σ̃/N diagonal
-with Σ̃_j = s² + ω(∂_j f² + s²), s² = σ1²‖∇f‖², ω = 1/p − 1 (model.md §5.1); dt = η/10.
+dX = (−∇f + (η/2)∇²f∇f) dt + √η S(X)^{1/2} dW on f = ½‖x‖² (docs/theory.md §5), S = Σ̃/N diagonal
+with Σ̃_j = s² + ω(∂_j f² + s²), s² = σ1²‖∇f‖², ω = 1/p − 1 (docs/theory.md §5.1); dt = η/10.
 """
 
 from __future__ import annotations

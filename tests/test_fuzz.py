@@ -679,7 +679,7 @@ def theory_cases(draw):
         "scale": draw(st.sampled_from(MAGNITUDES)),
         "sigma1": 0.1,
         "param_type": _python,
-        "isotropic": True,  # the closed forms of model.md §7 are for isotropic quadratics
+        "isotropic": True,  # the closed forms of docs/theory.md §6 are for isotropic quadratics
     }
     function = draw(
         st.sampled_from(

@@ -35,7 +35,7 @@ def test_closed_forms():
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(-20, 20, allow_nan=False), min_size=3, max_size=3))
 def test_quartic_is_l0_l1_smooth(values):
-    # ‖∇²f(x)‖ = max_j 3x_j² <= L0 + L1‖∇f(x)‖ with (L0, L1) = (4, 1) (model.md §1).
+    # ‖∇²f(x)‖ = max_j 3x_j² <= L0 + L1‖∇f(x)‖ with (L0, L1) = (4, 1) (docs/theory.md §1).
     x = jnp.asarray(values)
     problem = PROBLEMS["quartic"]
     l0, l1 = (float(c) for c in problem.smoothness())
@@ -46,7 +46,7 @@ def test_quartic_is_l0_l1_smooth(values):
 @settings(max_examples=50, deadline=None)
 @given(st.floats(-30, 30, allow_nan=False))
 def test_logistic_is_l_smooth_and_0_1_smooth(x):
-    # log(1 + e^{-x}): f'' <= 1/4 and f'' <= |f'| (model.md §1).
+    # log(1 + e^{-x}): f'' <= 1/4 and f'' <= |f'| (docs/theory.md §1).
     problem = PROBLEMS["logistic"]
     f = lambda t: problem.loss(jnp.array([t, 0.0, 0.0]))  # noqa: E731
     second = float(jax.grad(jax.grad(f))(x))

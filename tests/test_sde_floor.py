@@ -1,4 +1,4 @@
-"""H4: the DSignSGD loss floor of the SDE models matches the discrete one (model.md §7)."""
+"""H4: the DSignSGD loss floor of the SDE models matches the discrete one (docs/theory.md §6)."""
 
 import math
 

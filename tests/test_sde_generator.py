@@ -1,4 +1,4 @@
-"""H7: one-step loss change of the discrete algorithm vs the model generator (model.md §7).
+"""H7: one-step loss change of the discrete algorithm vs the model generator (docs/theory.md §6).
 
 The discrete expectations are exact: Gauss–Hermite quadrature over Gaussian noise (exact to
 rounding for this entire f at 40 nodes per axis) and enumeration of compressor masks and sign

@@ -1,5 +1,5 @@
 """H8: weak order 1 of every model against the discrete algorithm, and the integrator's order
-against a known solution (model.md §7)."""
+against a known solution (docs/theory.md §6)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Stability of the SDE models against the discrete algorithm: model.md §7 H1, H2, H3."""
+"""Stability of the SDE models against the discrete algorithm: docs/theory.md §6 H1, H2, H3."""
 
 import math
 
@@ -11,7 +11,7 @@ from helpers import z_for
 
 import sdejax
 
-# H1 example of model.md §7: λ = 1, d = 10, N = 8, ω = 3, σ1 = 0.1 ⇒ B_eff = 3.4, η* ≈ 1.4035.
+# H1 example of docs/theory.md §6: λ = 1, d = 10, N = 8, ω = 3, σ1 = 0.1 ⇒ B_eff = 3.4, η* ≈ 1.4035.
 D, N = 10, 8
 ALGORITHM = sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), N)
 PROBLEM = sdejax.Quadratic(jnp.ones(D))
@@ -26,7 +26,7 @@ def _one_step_factor(name, eta, m=SUBSTEPS, lam=1.0):
 
     One substep of dX = aX dt + √η L dW, a = −λ + κηλ²/2, Tr(L Lᵀ) = λ²(B/N)‖X‖², multiplies
     E‖X‖² by (1 + a dt)² + η dt λ² B/N; as m → ∞ the m-th power tends to exp(cη) with c the
-    model's rate of model.md §7 H1 (sdejax.theory.ms_growth_rate).
+    model's rate of docs/theory.md §6 H1 (sdejax.theory.ms_growth_rate).
     """
     dt = eta / m
     a = -lam + KAPPA[name] * eta * lam**2 / 2
@@ -44,7 +44,7 @@ def one_step_runs():
         step = jax.jit(jax.vmap(model.step, in_axes=(0, None, None, None)))
         # Not η ≈ 4.7 (SME-1's threshold): there the per-coordinate multiplicative noise makes
         # log x_j² over one interval ≈ normal with sd ≈ 5.7, so E‖X_η‖² lives on paths of
-        # probability ~1e-8 that no Monte Carlo sample reaches (model.md §7, "Mean-square vs
+        # probability ~1e-8 that no Monte Carlo sample reaches (docs/theory.md §6, "Mean-square vs
         # almost-sure"). The generator test below checks the rate there exactly instead.
         for eta in (0.8, 1.4035, 2.0):
             x1 = step(keys, x0, jnp.asarray(eta), jnp.asarray(1.0))
@@ -119,7 +119,7 @@ def test_h1_thresholds_from_stability_sweep(key):
 def test_h1_diagonal_quadratic_discrete_matrix_is_identity_plus_eta_rate_matrix(key):
     """Diagonal quadratic: the discrete one-step matrix A of (E x_j²)_j equals I + ηB, B the
     corrected model's rate matrix (from its generator applied to x_j²), so their thresholds
-    coincide (model.md §7 H1)."""
+    coincide (docs/theory.md §6 H1)."""
     lam = jnp.array([0.5, 1.0, 2.0])
     problem = sdejax.Quadratic(lam)
     algorithm = sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 4)
@@ -191,7 +191,7 @@ def test_h3_quartic(key):
         ds = _quartic_run("discrete", eta, math.sqrt(product / eta), key)
         assert bool(ds.diverged_fraction[-1] == 1.0) == diverges, product
     # The corrected ODE dX = (−X³ + (3η/2)X⁵) dt blows up iff η X0² > 2/3: a factor 3 more
-    # conservative than GD (model.md §7 H3, shown as it is).
+    # conservative than GD (docs/theory.md §6 H3, shown as it is).
     for product, diverges in ((0.6, False), (0.75, True)):
         ds = _quartic_run("corrected", eta, math.sqrt(product / eta), key)
         assert bool(ds.diverged_fraction[-1] == 1.0) == diverges, product

@@ -9,7 +9,7 @@ from helpers import z_for
 import sdejax
 from sdejax import theory
 
-# model.md §7 H1 example: λ = 1, d = 10, N = 8, ω = 3, σ1 = 0.1 -> B_eff = 3.4, η* ≈ 1.4035.
+# docs/theory.md §6 H1 example: λ = 1, d = 10, N = 8, ω = 3, σ1 = 0.1 -> B_eff = 3.4, η* ≈ 1.4035.
 EXAMPLE = dict(
     algorithm=sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 8),
     problem=sdejax.Quadratic(jnp.ones(10)),

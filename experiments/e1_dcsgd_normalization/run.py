@@ -1,4 +1,4 @@
-"""E1/E2 (model.md §8): DCSGD on an MLP with affine noise, N = 8 workers.
+"""E1/E2 (docs/theory.md §6 and experiments/README.md): DCSGD on an MLP with affine noise, N = 8 workers.
 
 Each worker's gradient is the full-batch gradient of an MLP on scikit-learn's digits plus
 Z_i ~ N(0, σ²‖∇f‖² I) (affine noise, σ0 = 0, σ1 = σ; the predecessors' protocol of injected

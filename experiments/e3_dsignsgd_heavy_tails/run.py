@@ -1,4 +1,4 @@
-"""E3 (model.md §7 H4, H5): DSignSGD under Cauchy noise (Student-t, ν = 1).
+"""E3 (docs/theory.md §6 H4, H5): DSignSGD under Cauchy noise (Student-t, ν = 1).
 
 Constant η: stable, but the loss plateaus at ≈ d η σ/(8 N p(0)) with p(0) = 1/π — linear in σ.
 η_k = 1/√(k+1): the loss keeps decreasing for every σ. DSGD under the same noise has no

@@ -1,4 +1,4 @@
-"""E5 (model.md §7 H2, H3): gradient descent against its three ODE models.
+"""E5 (docs/theory.md §6 H2, H3): gradient descent against its three ODE models.
 
 Quadratic f = λx²/2 (H2): GD and the corrected ODE are stable iff η < 2/λ; SME-1/SME-2 are stable
 for every η. Quartic f = x⁴/4 (H3): GD diverges iff η x0² > 2; the corrected ODE blows up iff

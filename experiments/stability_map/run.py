@@ -1,7 +1,7 @@
 """Stability map (issue 4, workload W4 of performance.md): learning rate × compression level.
 
 DCSGD with the Bernoulli sparsifier (keep-probability p, ω = 1/p − 1), affine noise σ1 = 0.1
-(σ0 = 0), N = 8 workers, f = ½‖x‖² with d = 10: the H1 setting of model.md §7, where the exact
+(σ0 = 0), N = 8 workers, f = ½‖x‖² with d = 10: the H1 setting of docs/theory.md §6, where the exact
 mean-square threshold is η* = 2/(λ(1 + B_eff/N)), B_eff = ω + dσ1²(1 + ω). Default grid: 64
 learning rates × 16 keep-probabilities × 256 paths × 500 steps, for the discrete algorithm and
 its three SDE models, in one call. The sweep writes `results/stability_map.nc` chunk by chunk and

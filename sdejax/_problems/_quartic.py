@@ -13,10 +13,10 @@ class Quartic(AbstractProblem):
     """f(x) = Σ_j x_j⁴ / 4: (L0, L1)-smooth but not L-smooth.
 
     Gradient x³, Hessian diag(3x²). In d = 1, |f''| = 3x² <= L0 + L1|x|³ holds exactly for the
-    pairs with L0 = 4/L1² [derived, model.md §1]; ``smoothness`` returns (4, 1). For d > 1 the
+    pairs with L0 = 4/L1² [derived, docs/theory.md §1]; ``smoothness`` returns (4, 1). For d > 1 the
     same pair bounds each coordinate, and ‖∇²f‖ = max_j 3x_j² <= 4 + max_j |x_j|³ <= 4 + ‖∇f‖.
 
-    GD diverges iff η x0² > 2 (model.md §7 H3).
+    GD diverges iff η x0² > 2 (docs/theory.md §6 H3).
     """
 
     dim: int = eqx.field(static=True)

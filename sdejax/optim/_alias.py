@@ -59,7 +59,7 @@ def check_learning_rate(learning_rate, owner: str) -> None:
 
 
 def dcsgd(learning_rate, compressor: AbstractCompressor, *, key=None, axis_name=None):
-    """Distributed compressed SGD: x ← x − η_k (1/N) Σ_i C_i(g_i) (model.md §4).
+    """Distributed compressed SGD: x ← x − η_k (1/N) Σ_i C_i(g_i) (docs/theory.md §4).
 
     ``learning_rate`` is a float >= 0, an array or an optax schedule. With one worker and
     ``Identity()`` this is exactly ``optax.sgd(learning_rate)`` (bitwise, including −0.0 where
@@ -106,7 +106,7 @@ def normalized_dcsgd(
     axis_name=None,
     **theory_constants,
 ):
-    """Normalized DCSGD (model.md §4).
+    """Normalized DCSGD (docs/theory.md §4).
 
     ``scaling="plain"``: x ← x − η_k ĝ/‖ĝ‖. ``scaling="theory"`` [reconstructed]:
     x ← x − η_k ĝ/D(‖ĝ‖) with D from :func:`scale_by_theory_normalization`, which needs the

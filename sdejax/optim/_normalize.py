@@ -1,4 +1,4 @@
-"""Normalization of the aggregated update: plain and theory-scaled (model.md §4)."""
+"""Normalization of the aggregated update: plain and theory-scaled (docs/theory.md §4)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def normalize_update(*, eps: float = 0.0) -> optax.GradientTransformation:
 
 
 def theory_step_denominator(norm, *, l0, l1, omega, n_workers, dim, sigma0=0.0, sigma1=0.0):
-    """(L0 + L1‖ĝ‖)(1 + B̄/N) + L1 d s̄0/N of model.md §4 [reconstructed].
+    """(L0 + L1‖ĝ‖)(1 + B̄/N) + L1 d s̄0/N of docs/theory.md §4 [reconstructed].
 
     B̄ = ω + d σ1²(1 + ω) and s̄0 = σ0²(1 + ω) for homogeneous workers. Per-worker arrays of
     σ0, σ1 are averaged as avg σ² + avg σ²ω.
@@ -72,7 +72,7 @@ def scale_by_theory_normalization(
     """Theory-scaled normalization [reconstructed]: ĝ ↦ ĝ / D(‖ĝ‖).
 
     D = (L0 + L1‖ĝ‖)(1 + B̄/N) + L1 d s̄0/N (:func:`theory_step_denominator`). With the
-    learning rate η applied afterwards, η plays the role of 2ε in model.md §4, so the
+    learning rate η applied afterwards, η plays the role of 2ε in docs/theory.md §4, so the
     stable range is η ∈ (0, 2) whatever the compression and noise. What is [paper] is only that
     the step scales like 1/(L0 + L1‖∇f‖), more strongly with more compression and noise and
     fewer workers; the exact constants are our reconstruction, hence ``denominator`` lets the

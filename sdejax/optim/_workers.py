@@ -143,7 +143,7 @@ def compress_workers(
     """Compress each worker's update with its own compressor randomness.
 
     Each worker flattens its update pytree into one vector of length D (so ``RandK(k)`` keeps k of
-    the D coordinates of the whole model, as in model.md §3), compresses it and unflattens it.
+    the D coordinates of the whole model, as in docs/theory.md §3), compresses it and unflattens it.
 
     **Arguments:**
     - `compressor`: an :class:`sdejax.AbstractCompressor`.

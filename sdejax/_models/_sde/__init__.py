@@ -1,4 +1,4 @@
-"""SDE models of the distributed algorithms (model.md §5): sme1, sme2, corrected."""
+"""SDE models of the distributed algorithms (docs/theory.md §5): sme1, sme2, corrected."""
 
 from ._base import AbstractSDEModel as AbstractSDEModel
 from ._brownian import IncrementBrownianPath as IncrementBrownianPath

@@ -1,4 +1,4 @@
-"""The SDE model interface: drift, diffusion and one interval of SDE time η (model.md §5)."""
+"""The SDE model interface: drift, diffusion and one interval of SDE time η (docs/theory.md §5)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ._integrate import solve_interval
 
 
 class AbstractSDEModel(AbstractModel):
-    """dX = [η_t b(X) + η η_t² c(X)] dt + √η η_t L(X) dW, L Lᵀ = S (model.md §5).
+    """dX = [η_t b(X) + η η_t² c(X)] dt + √η η_t L(X) dW, L Lᵀ = S (docs/theory.md §5).
 
     b and L come from ``coefficients`` (one per algorithm family, derived from the same
     algorithm, problem and noise as the discrete model); c is the model's ``correction``

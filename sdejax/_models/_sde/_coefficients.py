@@ -1,7 +1,7 @@
 """The interface every SDE family fills in: the base drift b(x) and a factor of S(x).
 
 For the single-worker template x_{k+1} = x_k + η b(x_k) + η·(zero-mean noise with covariance
-S(x)) of model.md §5, a family (DCSGD, DSignSGD, ...) states b and a linear operator L(x) with
+S(x)) of docs/theory.md §5, a family (DCSGD, DSignSGD, ...) states b and a linear operator L(x) with
 L Lᵀ = S(x). The models (``sme1``, ``sme2``, ``corrected``) add the curvature correction and the
 scales √η η_t; the coefficients never see η.
 """
@@ -22,7 +22,7 @@ class AbstractSDECoefficients(eqx.Module):
     Declares its guarantees:
 
     - ``is_reconstructed``: whether the curvature correction J_b b built on this family is a
-      [reconstructed] choice of model.md (True for DSignSGD).
+      [reconstructed] choice (docs/theory.md, "What is [reconstructed]") (True for DSignSGD).
     - ``exact_covariance``: whether S is exact (False where a documented approximation is used).
     - ``has_additive_noise``: whether L does not depend on x (then Heun and Milstein are valid).
     """

@@ -1,4 +1,4 @@
-"""Curvature corrections: the drift term that multiplies η·η_t² (model.md §5)."""
+"""Curvature corrections: the drift term that multiplies η·η_t² (docs/theory.md §5)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ class CurvatureCorrection(eqx.Module):
     """x ↦ coefficient · J_b(x) b(x), with one ``jax.jvp`` of b along b (no Jacobian formed).
 
     ``coefficient`` = +½ gives the ``corrected`` model, −½ the second-order modified equation
-    ``sme2`` (model.md §5). For DSGD/DCSGD b = −∇f and J_b b = ∇²f∇f [paper]; for DSignSGD
-    b = −m̄ and J_b b = J_m̄ m̄ is [reconstructed] (model.md §5.2).
+    ``sme2`` (docs/theory.md §5). For DSGD/DCSGD b = −∇f and J_b b = ∇²f∇f [paper]; for DSignSGD
+    b = −m̄ and J_b b = J_m̄ m̄ is [reconstructed] (docs/theory.md §5.2).
 
     Any callable ``correction(coefficients, x) -> (d,)`` may replace it (the ``correction``
     option of the SDE models); ``coefficients`` is the model's

@@ -16,7 +16,7 @@ def generator(model, fn, learning_rate=None, multiplier=1.0):
     the one the model was built with (``make_model(..., learning_rate=η)``), so
     ``generator(model, fn)`` works for such a model. (L fn)(x0) is the model's
     prediction of d/dt E fn(X_t) at X_0 = x0; compare it with E[fn(x_1) − fn(x_0)]/η of the
-    discrete algorithm (model.md §7 H7). "Does this model predict that the loss goes up here?"
+    discrete algorithm (docs/theory.md §6 H7). "Does this model predict that the loss goes up here?"
     is ``generator(model, problem.loss, eta)(x) > 0``.
 
     The trace is Σ_k (L e_k)ᵀ ∇²fn (L e_k): d Hessian-vector products (forward-over-reverse),

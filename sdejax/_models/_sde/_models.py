@@ -1,4 +1,4 @@
-"""The three SDE models of model.md §5, registered as "sme1", "sme2" and "corrected"."""
+"""The three SDE models of docs/theory.md §5, registered as "sme1", "sme2" and "corrected"."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ SME1Model = _model_class(
     """SME-1, the classic first-order model: dX = η_t b dt + √η η_t S^{1/2} dW.
 
     For DSignSGD it is [paper] (2411.15958, 2502.17009). No curvature term, so it misses the
-    stability limit of the step (model.md §7 H1–H3).
+    stability limit of the step (docs/theory.md §6 H1–H3).
     """,
 )
 SME2Model = _model_class(
@@ -146,7 +146,7 @@ SME2Model = _model_class(
     """SME-2, the second-order modified equation (Li, Tai, E): drift η_t b − (η η_t²/2) J_b b.
 
     Matches the mean of one step to O(η²) but has the curvature term with the sign opposite to
-    the one-step loss change (model.md §5). For DSignSGD the J_b b term is [reconstructed].
+    the one-step loss change (docs/theory.md §5). For DSignSGD the J_b b term is [reconstructed].
     """,
 )
 CorrectedModel = _model_class(
@@ -156,7 +156,7 @@ CorrectedModel = _model_class(
     """The paper's curvature-corrected first-order model: drift η_t b + (η η_t²/2) J_b b.
 
     Its generator reproduces the one-step loss change of DSGD/DCSGD to O(η²) and its
-    mean-square stability boundary is the discrete one (model.md §7 H1, H7) [paper]. For
+    mean-square stability boundary is the discrete one (docs/theory.md §6 H1, H7) [paper]. For
     DSignSGD (J_b b = J_m̄ m̄) the correction is [reconstructed]: pass ``correction`` to try
     another.
     """,
