@@ -249,7 +249,8 @@ def test_info_shows_configuration_completeness_and_thresholds(reference, tmp_pat
     ds = reference.ds
     for text in (
         f"{reference.out}: stability sweep (sdejax.stability_sweep); complete: 18 of 18 tasks computed",
-        f"written by sdejax {ds.attrs['sdejax_version']} (git {ds.attrs['git_revision'][:12]}), "
+        f"written by sdejax {ds.attrs['sdejax_version']} "
+        f"(git {ds.attrs['git_revision'][:12]}{'+dirty' * ds.attrs['git_revision'].endswith('+dirty')}), "
         "dtype float64",
         f"rebuild and resume it: sdejax sweep --from {reference.out}",
         "algorithm          DCSGD(compressor=BernoulliSparsifier(p=0.25), n_workers=8)",

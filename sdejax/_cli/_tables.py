@@ -116,7 +116,8 @@ def _key(sweep: dict) -> str:
 
 def _provenance(ds) -> str:
     revision = str(ds.attrs.get("git_revision", "unknown"))
-    revision = revision[:12] if re.fullmatch(r"[0-9a-f]{40}", revision) else revision
+    match = re.fullmatch(r"([0-9a-f]{40})(\+dirty)?", revision)
+    revision = match[1][:12] + (match[2] or "") if match else revision
     return (
         f"written by sdejax {ds.attrs.get('sdejax_version', 'unknown')} (git {revision}), "
         f"dtype {ds.attrs.get('dtype', 'unknown')}"
