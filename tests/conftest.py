@@ -23,3 +23,12 @@ def _fresh_trace_counter():
 
     chex.clear_trace_counter()
     yield
+
+
+def pytest_collection_finish(session):
+    """Start the notebooks' quick runs in the background (tests/test_notebooks.py)."""
+    import sys
+
+    module = sys.modules.get("test_notebooks")  # imported by collection if selected
+    if module is not None:
+        module.start_quick_runs(session)
