@@ -1,4 +1,4 @@
-"""Timing, sizes and machine description shared by the workloads (performance.md rules)."""
+"""Timing, sizes and machine description shared by the workloads (benchmarks/README.md rules)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def on_gpu() -> bool:
 
 @dataclass
 class Sizes:
-    """Batch sizes for one run: ``full`` (performance.md), ``quick`` (smoke), GPU-filled."""
+    """Batch sizes for one run: ``full`` (benchmarks/README.md), ``quick`` (smoke), GPU-filled."""
 
     quick: bool
     repeats: int = 5
@@ -37,7 +37,7 @@ class Sizes:
             sizes.repeats, sizes.paths, sizes.steps, sizes.peer_steps = 3, 512, 100, 10
             sizes.slow_peer_paths, sizes.slow_peer_steps = 128, 10
         if on_gpu():
-            # Fill the device: at least 10^5 paths (2^17), per performance.md.
+            # Fill the device: at least 10^5 paths (2^17), per benchmarks/README.md.
             sizes.paths = max(sizes.paths, 2**17)
             sizes.slow_peer_paths = max(sizes.slow_peer_paths, 2**14)
         return sizes

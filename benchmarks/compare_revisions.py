@@ -9,7 +9,7 @@ alternating order (base, current, base, current, …), so that both see the same
 Each subprocess runs the workload once to compile, then times ``--inner`` calls; the reported
 time is the median over the ``--repeats`` subprocesses of each side. Only sdejax's own rows are
 timed (the peers do not change between revisions): W4 is the whole stability map of
-docs/performance.md (64 η × 16 p × 256 paths × 500 steps), W1/W1b/W2 a ``simulate`` of 4,096
+benchmarks/README.md (64 η × 16 p × 256 paths × 500 steps), W1/W1b/W2 a ``simulate`` of 4,096
 paths × 1,000 steps (W1b: 20 steps, per-worker), W5 W1 with N = 512.
 
 Results go to stdout as a markdown table and, with ``--out``, to a JSON file.

@@ -1,4 +1,4 @@
-"""The accelerator check of docs/performance.md, as one prepared script (targets: W4-shaped work
+"""The accelerator check of benchmarks/README.md, as one prepared script (targets: W4-shaped work
 at >= 10^9 path-steps/s, W1 at >= 10^8).
 
     PYTHONPATH=. python benchmarks/gpu.py --out "$OUT/gpu.json"     # on the GPU machine

@@ -41,7 +41,7 @@ def bernoulli_eta_vectorized(spec, paths: int, steps: int, learning_rates, seed:
     every learning rate of the cell sharing the same variates, vectorized over (η, path, d).
 
     Simulation only (no divergence flags or ratio sums): a reference for what the tricks alone
-    buy, not a peer of performance.md.
+    buy, not a peer of benchmarks/README.md.
     """
     rng = np.random.default_rng(seed)
     eta = np.asarray(learning_rates, np.float32)[:, None, None]

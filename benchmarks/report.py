@@ -32,7 +32,7 @@ def _target(rows, label, value, ok, why=""):
 
 
 def render(payloads, quick: bool) -> str:
-    lines = ["# sdejax benchmarks (W1–W5 of docs/performance.md)", ""]
+    lines = ["# sdejax benchmarks (W1–W5 of benchmarks/README.md)", ""]
     machine = next((p["machine"] for p in payloads if "machine" in p), {})
     lines += [
         f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `python benchmarks/run.py"

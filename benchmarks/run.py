@@ -1,4 +1,4 @@
-"""Run the performance workloads W1–W5 (docs/performance.md) with their peers, side by side.
+"""Run the performance workloads W1–W5 (benchmarks/README.md) with their peers, side by side.
 
     python benchmarks/run.py                 # full sizes, writes benchmarks/RESULTS.md
     python benchmarks/run.py --quick         # small smoke run (a minute or two)

@@ -1,4 +1,4 @@
-"""W1–W5 of docs/performance.md: each returns Measurements of sdejax, its peers and floors."""
+"""W1–W5 of benchmarks/README.md: each returns Measurements of sdejax, its peers and floors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Strict settings for the whole suite (style.md, Tests)."""
+"""Strict settings for the whole suite."""
 
 import os
 

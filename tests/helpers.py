@@ -1,5 +1,5 @@
 """Registries: every compressor, noise model and optimizer is listed once here and runs
-through the shared contract suites (style.md, Tests)."""
+through the shared contract suites."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Each exact aggregate sampler equals the algorithm's optax chain in law (performance.md).
+"""Each exact aggregate sampler equals the algorithm's optax chain in law (benchmarks/README.md).
 
 For every covered (algorithm, noise) pair, one step's direction u = (x − x₁)/η at a fixed x is
 drawn M times with ``sampling="aggregate"`` and M times from the algorithm's public

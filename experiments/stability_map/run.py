@@ -1,4 +1,4 @@
-"""Stability map (issue 4, workload W4 of performance.md): learning rate × compression level.
+"""Stability map (issue 4, workload W4 of benchmarks/README.md): learning rate × compression level.
 
 DCSGD with the Bernoulli sparsifier (keep-probability p, ω = 1/p − 1), affine noise σ1 = 0.1
 (σ0 = 0), N = 8 workers, f = ½‖x‖² with d = 10: the H1 setting of docs/theory.md §6, where the exact
@@ -30,7 +30,7 @@ import numpy as np
 import sdejax
 
 HERE = Path(__file__).resolve().parent
-# Defaults (W4 of performance.md), overridable from the command line.
+# Defaults (W4 of benchmarks/README.md), overridable from the command line.
 CONFIG = dict(
     d=10,
     n_workers=8,

@@ -3,7 +3,7 @@
 An algorithm declares its direction as a vote over per-worker terms (its ``aggregate_form``:
 u = (1/N) Σ_i C_i(g_i), or the majority sign). With identical workers these terms are i.i.d.;
 where the law of u is known in closed form it can be sampled directly in O(d) per step,
-whatever N is (performance.md, "The floor"). A sampler states which forms and noise models it
+whatever N is (benchmarks/README.md, "The floor"). A sampler states which forms and noise models it
 covers and whether it needs identical workers, and draws u; each one is checked against the
 algorithm's optax chain by a two-sample test (tests/test_aggregate.py).
 """
