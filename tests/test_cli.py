@@ -32,8 +32,8 @@ from sdejax._cli._config import (
     _Reader,
     build,
 )
+from sdejax._results._labels import format_estimate, format_number
 from sdejax._results._persist import write_atomic
-from sdejax._results._plots import format_estimate, format_number
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = (

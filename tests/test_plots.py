@@ -14,7 +14,8 @@ import pytest  # noqa: E402
 
 import sdejax  # noqa: E402
 from sdejax._results._assemble import sweep_dataset  # noqa: E402
-from sdejax._results._plots import format_estimate, measured_thresholds  # noqa: E402
+from sdejax._results._labels import format_estimate  # noqa: E402
+from sdejax._results._measured import measured_thresholds  # noqa: E402
 
 ALGORITHM = sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 4)
 PROBLEM = sdejax.Quadratic(jnp.ones(5))

@@ -8,6 +8,10 @@ needs ``jax_enable_x64``; without it JAX computes in float32). float16 and bfloa
 computed in float32 (their range, 6.5e4 for float16, cannot hold ‖x‖² of a growing path);
 integer starts use JAX's default float dtype (float64 with x64, else float32). Complex, bool and
 non-numeric starts are a ``TypeError``: nothing is discarded in silence.
+
+Longer than the 300-line guideline because it is one concept, the input checks that
+``simulate`` and ``stability_sweep`` share: small independent checks kept in one place so that
+both entry points raise the same messages.
 """
 
 from __future__ import annotations

@@ -1,2 +1,3 @@
-from ._plots import plot_stability_map as plot_stability_map, plot_trajectories as plot_trajectories
+from ._map_plot import plot_stability_map as plot_stability_map
 from ._threshold import threshold as threshold
+from ._trajectory_plot import plot_trajectories as plot_trajectories

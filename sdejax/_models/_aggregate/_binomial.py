@@ -56,6 +56,10 @@ rounding of the CDF (probabilities below the uniforms' resolution, 2^-23 ≈ 1.2
 float32, are not represented); the per-coordinate route adds the truncation above (total
 variation <= 2^-40 / 2^-64). q > 1/2 uses K = n − Binomial(n, 1 − q), so every recurrence
 runs with q <= 1/2.
+
+Longer than the 300-line guideline because it is one concept, one inverse-CDF sampler: its
+three routes share the chop-down recurrence, the CDF tables and the cell-index arithmetic, and
+about 60 lines are this derivation, which covers them together.
 """
 
 from __future__ import annotations
