@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 
-def parse(description: str, folder: str) -> argparse.Namespace:
+def parse(description: str, folder: str, extra=None) -> argparse.Namespace:
+    """The experiments' common options; ``extra(parser)`` adds a script's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
     parser.add_argument(
@@ -15,6 +16,8 @@ def parse(description: str, folder: str) -> argparse.Namespace:
     parser.add_argument(
         "--figures", default=str(Path(folder) / "figures"), help="folder for the figures (plot.py)"
     )
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()
 
 

@@ -88,6 +88,22 @@ CASES = {
         hessian=ROTATION @ np.diag(EIGENVALUES) @ ROTATION.T,
         oracle=dict(n_workers=2, sigma1=0.2, compressor=("bernoulli", 0.5)),
     ),
+    # rotated Hessian, heterogeneous minimizers and additive noise: both force E‖x − x*‖² to a
+    # stationary level below the threshold; the exact operator is that of the dynamics without
+    # them (the estimator's clones follow model.without_forcing())
+    "forced_heterogeneous_bernoulli": dict(
+        components=(
+            sdejax.DCSGD(sdejax.BernoulliSparsifier(0.3), 4),
+            sdejax.Quadratic(
+                jnp.asarray(EIGENVALUES),
+                shifts=jnp.asarray(np.random.default_rng(1).normal(size=(4, D))),
+                basis=jnp.asarray(ROTATION),
+            ),
+            sdejax.AffineGaussianNoise(0.2, 0.1),
+        ),
+        hessian=ROTATION @ np.diag(EIGENVALUES) @ ROTATION.T,
+        oracle=dict(n_workers=4, sigma1=0.1, compressor=("bernoulli", 0.3)),
+    ),
 }
 FACTORS = np.array([0.95, 1.05])  # learning rates η*·factor bracketing the exact threshold
 # Default suite: 8 keys of 2,000 paths; the slow suite: 20 keys of 4,000 paths (the sizes at
@@ -239,3 +255,26 @@ def test_almost_sure_threshold_lies_beyond_the_mean_square_one(scalar_map):
     ms_threshold, se = sdejax.threshold(ds, with_se=True)
     assert np.isnan(as_threshold) and as_threshold.bound == "above"
     assert ms_threshold.bound == "inside" and np.isfinite(se)
+
+
+def test_forcing_is_declared_and_removed_with_the_same_structure():
+    import equinox as eqx
+
+    shifts = jnp.asarray(np.random.default_rng(2).normal(size=(3, D)))
+    problem = sdejax.Quadratic(jnp.asarray(EIGENVALUES), shifts=shifts)
+    noise = sdejax.AffineGaussianNoise(0.3, 0.1)
+    for name in ("discrete", "corrected"):
+        model = sdejax.make_model(name, sdejax.DCSGD(sdejax.RandK(2), 3), problem, noise)
+        assert model.has_forcing()
+        stripped = model.without_forcing()
+        assert eqx.tree_equal(eqx.partition(model, eqx.is_array)[1], eqx.partition(stripped, eqx.is_array)[1])
+        # every worker now has the mean objective's minimizer, and no additive noise is left
+        assert np.allclose(stripped.problem.worker_gradients(problem.minimizer(), 3), 0.0)
+        assert not stripped.noise.has_additive_part()
+        assert float(stripped.noise.sigma1) == 0.1
+    unforced = (sdejax.DSGD(3), sdejax.Quadratic(jnp.ones(D)), sdejax.GaussianNoise(0.0))
+    plain = sdejax.make_model("discrete", *unforced)
+    assert not plain.has_forcing()
+    # sign and normalized updates do not separate their forcing: the process itself is followed
+    for algorithm in (sdejax.DSignSGD(3), sdejax.NormalizedDCSGD(sdejax.RandK(2), 3)):
+        assert sdejax.make_model("discrete", algorithm, problem, noise).without_forcing() is None

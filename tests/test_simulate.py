@@ -214,7 +214,7 @@ def test_no_recompilation_for_new_values():
     sdejax.simulate(
         sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2),
         problem,
-        sdejax.AffineGaussianNoise(0.0, 0.1),
+        sdejax.AffineGaussianNoise(0.05, 0.1),
         learning_rate=0.1,
         **kwargs,
     )
@@ -227,6 +227,17 @@ def test_no_recompilation_for_new_values():
         **kwargs,
     )
     assert _run_compiled._cached._cache_size() == before
+    # Without any forcing (σ0 = 0, one minimizer) the clones need no second model: one more
+    # program, then new values again compile nothing.
+    for sigma0, sigma1 in ((0.0, 0.1), (0.0, 0.3)):
+        sdejax.simulate(
+            sdejax.DCSGD(sdejax.BernoulliSparsifier(0.5), 2),
+            problem,
+            sdejax.AffineGaussianNoise(sigma0, sigma1),
+            learning_rate=0.2,
+            **kwargs,
+        )
+    assert _run_compiled._cached._cache_size() == before + 1
 
 
 def test_same_key_same_numbers_and_metadata():

@@ -29,7 +29,17 @@ MODELS = ("discrete", "corrected", "sme1", "sme2")
 
 
 def main():
-    args = parse(__doc__.splitlines()[0], str(HERE))
+    args = parse(
+        __doc__.splitlines()[0],
+        str(HERE),
+        extra=lambda parser: parser.add_argument(
+            "--substeps",
+            type=int,
+            nargs="+",
+            default=[10, 100],
+            help="SDE substeps m to run (default: 10 100; m = 100 takes most of the time)",
+        ),
+    )
     n_paths, steps = (400, 100) if args.quick else (2000, 200)
     components = (
         sdejax.DCSGD(sdejax.BernoulliSparsifier(0.25), 8),
@@ -38,7 +48,7 @@ def main():
     )
     etas = np.geomspace(1.0, 6.5, 16 if args.quick else 48)
     rows = []
-    for substeps in (10,) if args.quick else (10, 100):
+    for substeps in (10,) if args.quick else args.substeps:
         start = time.perf_counter()
         ds = sdejax.stability_sweep(
             *components,

@@ -16,7 +16,7 @@ Two declarations let the discrete model go faster without changing the law of a 
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -51,8 +51,15 @@ class AbstractAlgorithm(eqx.Module):
       per-worker terms (exact aggregate samplers may use it), else ``None``;
     * ``compressor``: the workers' compressor, or ``None`` for a chain without a single one;
     * ``family``: the SDE family that models it (``"dcsgd"``, ``"dsignsgd"``), or another
-      name where no SDE model exists.
+      name where no SDE model exists;
+    * ``separates_forcing``: whether the update is positively homogeneous of degree 1 in the
+      gradients and the noise together, so that additive noise and heterogeneous minimizers
+      only force its dynamics, and its mean-square growth rate is that of the dynamics without
+      them (DCSGD, DSGD: True; sign and normalized updates, and optax chains, which sdejax
+      cannot inspect: False).
     """
+
+    separates_forcing: ClassVar[bool] = False
 
     n_workers: eqx.AbstractVar[int]
     compressor: eqx.AbstractVar[AbstractCompressor | None]

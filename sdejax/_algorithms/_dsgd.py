@@ -28,6 +28,7 @@ class DCSGD(AbstractAlgorithm):
     name: ClassVar[str] = "DCSGD"
     family: ClassVar[str] = "dcsgd"
     is_stateless: ClassVar[bool] = True
+    separates_forcing: ClassVar[bool] = True
 
     def __init__(self, compressor: AbstractCompressor, n_workers: int):
         self.compressor = check_compressor(compressor, "DCSGD")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -119,6 +120,50 @@ def _where(mask, new, old):
     )
 
 
+def clone_model(model):
+    """The model the clones follow when the dynamics carry a forcing (``forcing_free=True``).
+
+    Additive noise and heterogeneous minimizers add a constant forcing to E‖x − x*‖²: below
+    the threshold it settles at a stationary level, so the process's own growth rate tends to
+    0 there and says nothing about how far below the threshold η is. The mean-square growth
+    rate that the theory computes (and whose zero is the threshold) is that of the dynamics
+    without the forcing; where the algorithm declares that the two separate, the clones follow
+    ``model.without_forcing()`` (same structure, other values), while the free paths follow the
+    process itself. Raises where the model cannot drop its forcing.
+    """
+    stripped = model.without_forcing()
+    if stripped is None:
+        raise ValueError(f"{model.name}: the forcing of this model cannot be separated (see has_forcing).")
+    return stripped
+
+
+def separate_forcing(model) -> bool:
+    """Whether the clones should follow ``model.without_forcing()`` (decided on the host, from
+    concrete values: a model without forcing keeps the single-model program)."""
+    return bool(model.has_forcing()) and model.without_forcing() is not None
+
+
+def _two_population_step(model, clones):
+    """step(keys, both, η, η_k) over (paths, 2) states: population 0 follows ``model``,
+    population 1 follows ``clones`` (``model`` itself when None). The keys are mapped over the
+    paths only, so every variate is drawn once for both populations."""
+    if clones is None:
+        return jax.vmap(jax.vmap(model.step, in_axes=(None, 0, None, None)), in_axes=(0, 0, None, None))
+    arrays, static = eqx.partition(model, eqx.is_array)
+    clone_arrays, clone_static = eqx.partition(clones, eqx.is_array)
+    if jtu.tree_structure(arrays) != jtu.tree_structure(clone_arrays) or static != clone_static:
+        raise ValueError(f"{model.name}: without_forcing() must keep the model's structure.")
+    stacked = jtu.tree_map(lambda a, b: jnp.stack([a, jnp.asarray(b, a.dtype)]), arrays, clone_arrays)
+
+    def one(values, key, state, learning_rate, multiplier):
+        return eqx.combine(values, static).step(key, state, learning_rate, multiplier)
+
+    inner = jax.vmap(one, in_axes=(0, None, 0, None, None))
+    return lambda keys, both, lr, mult: jax.vmap(inner, in_axes=(None, 0, 0, None, None))(
+        stacked, keys, both, lr, mult
+    )
+
+
 def _take(tree, index):
     return jtu.tree_map(lambda a: a[index], tree)
 
@@ -167,6 +212,7 @@ def run_block(
     save_every: int | None = None,
     pooled: bool = False,
     resample_every: int = RESAMPLE_EVERY,
+    forcing_free: bool = False,
 ):
     """Run one block of paths and reduce it.
 
@@ -176,7 +222,8 @@ def run_block(
     `window_start` K0 (traced int: the almost-sure exponent is measured from step K0, the
     host measures the mean-square one from the per-step values), `resampling_key`.
     Static: `steps`, `schedule` (k ↦ η_k), `save_every` (None: no statistics over time),
-    `pooled` (also return the legacy pooled sums).
+    `pooled` (also return the legacy pooled sums), `forcing_free` (the clones follow
+    ``model.without_forcing()``: see :func:`clone_model`).
 
     **Returns:** ``(BlockStats, saves)``; ``saves`` is a :class:`SaveInfo` of arrays over the
     save points 0, save_every, …, steps, or None.
@@ -194,7 +241,7 @@ def run_block(
         offset = jax.vmap(model.position)(state) - center[None, :]
         return jnp.sum(offset * offset, axis=-1)
 
-    step_both = jax.vmap(jax.vmap(model.step, in_axes=(None, 0, None, None)), in_axes=(0, 0, None, None))
+    step_both = _two_population_step(model, clone_model(model) if forcing_free else None)
 
     init_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, _INIT_TAG)
     state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, x0, learning_rate)

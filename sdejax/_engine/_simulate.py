@@ -20,11 +20,24 @@ from .._results._metadata import provenance
 from .._validation import cast_floating
 from . import _config as cfg
 from ._estimators import TaskAccumulator
-from ._kernel import path_keys, resample_key, run_block, save_steps
+from ._kernel import path_keys, resample_key, run_block, save_steps, separate_forcing
 
 
 @eqx.filter_jit
-def _run(model, x0, learning_rate, keys, bound, window_start, resampling, *, steps, schedule, save_every):
+def _run(
+    model,
+    x0,
+    learning_rate,
+    keys,
+    bound,
+    window_start,
+    resampling,
+    *,
+    steps,
+    schedule,
+    save_every,
+    forcing_free,
+):
     valid = jnp.ones(x0.shape[:1], bool)
     return run_block(
         model,
@@ -38,6 +51,7 @@ def _run(model, x0, learning_rate, keys, bound, window_start, resampling, *, ste
         steps=steps,
         schedule=schedule,
         save_every=save_every,
+        forcing_free=forcing_free,
     )
 
 
@@ -129,6 +143,7 @@ def simulate(
         steps=steps,
         schedule=schedule,
         save_every=save_every,
+        forcing_free=separate_forcing(the_model),
     )
     accumulator = TaskAccumulator(1, window_start, dtype)
     accumulator.add(jax.tree_util.tree_map(lambda a: np.asarray(a)[None, None], stats))

@@ -35,7 +35,7 @@ from .._results._persist import load_matching, write_atomic
 from .._validation import cast_floating
 from ._estimators import TaskAccumulator
 from ._grid import stack_params
-from ._kernel import resample_key, run_block
+from ._kernel import resample_key, run_block, separate_forcing
 from ._setup import SweepSetup, attributes, prepare
 from ._sharding import AXIS, broadcast_from_first, put_replicated, put_sharded, to_host
 
@@ -67,6 +67,7 @@ class _Program(NamedTuple):
     mesh: object
     item_batch: int
     pooled: bool
+    forcing_free: bool = False
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -103,6 +104,7 @@ def _run_items(
                     steps=program.steps,
                     schedule=program.schedule,
                     pooled=program.pooled,
+                    forcing_free=program.forcing_free,
                 )
                 return stats
 
@@ -163,6 +165,10 @@ def stability_sweep(
       heterogeneous workers); its bias is O(1/path_block), and the clones need a few multiples
       of 1/(η λ_min) steps to forget their start. ``ms_growth_rate_se`` is the long-run standard
       error of that mean (Geyer's initial monotone sequence over the pooled autocovariances).
+      Where additive noise or heterogeneous minimizers force the dynamics and the algorithm
+      separates that forcing (DCSGD, DSGD), the clones follow ``model.without_forcing()``: the
+      rate is then that of the unforced dynamics, the one ``sdejax.theory`` computes, negative
+      below the threshold rather than 0 at the stationary level (``docs/theory.md`` §7d).
     * ``as_growth_rate``: the **almost-sure** growth rate, the top Lyapunov exponent of
       ‖x − x*‖² per unit time of typical paths: each free path's (log‖x_end − x*‖² −
       log‖x_start − x*‖²)/t from step burn_in·steps (or 0) to its last usable step (before it
@@ -304,7 +310,8 @@ def _run(setup: SweepSetup, results, *, schedule, pooled, out, progress, callbac
         item_row, item_lr, item_offset, n_items = plan.items(chunk, cell_rows)
         params = jax.tree_util.tree_map(lambda leaf, rows=item_row: leaf[rows], stacked)
         inputs = put_sharded(mesh, (params, item_lr, item_offset, item_row, cell_bounds[item_row]))
-        result = to_host(_run_items(group.static, program, *inputs, x0_table, window, key_data))
+        clones = program._replace(forcing_free=separate_forcing(eqx.combine(stacked, group.static)))
+        result = to_host(_run_items(group.static, clones, *inputs, x0_table, window, key_data))
         n_units = len(chunk.units)
         if chunk.first_block == 0:
             accumulator = TaskAccumulator(n_units * plan.eta_block, setup.window_start, dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 
 import equinox as eqx
+import jax.tree_util as jtu
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from .._algorithms import AbstractAlgorithm
@@ -44,3 +45,34 @@ class AbstractModel(eqx.Module):
     def position(self, state: PyTree) -> Float[Array, " d"]:
         """The position x of a path's state."""
         return state
+
+    # ----------------------------------------------------------------- forcing
+    def has_forcing(self) -> bool:
+        """Whether the dynamics carry a constant forcing: additive noise, or heterogeneous
+        minimizers (∇f_i(x*) ≠ 0). False only where both are known to be absent."""
+        return self.problem.is_heterogeneous or self.noise.has_additive_part()
+
+    def without_forcing(self) -> AbstractModel | None:
+        """This model with its forcing removed, the same structure with other values: every
+        problem in the model (its SDE coefficients hold them too) without its heterogeneity and
+        every noise model without its additive part. ``None`` where the algorithm does not
+        declare that forcing separates from its homogeneous dynamics
+        (``algorithm.separates_forcing``) or the problem cannot drop its heterogeneity.
+
+        The forcing moves the stationary level of E‖x − x*‖², not its growth rate or the
+        threshold (``docs/theory.md`` §7); the mean-square estimator follows this model.
+        """
+        if not self.algorithm.separates_forcing:
+            return None
+        if self.problem.without_heterogeneity() is None:
+            return None
+
+        def strip(node):
+            if isinstance(node, AbstractProblem):
+                return node.without_heterogeneity()
+            if isinstance(node, AbstractNoise):
+                return node.without_additive_part()
+            return node
+
+        is_part = lambda node: isinstance(node, (AbstractProblem, AbstractNoise))  # noqa: E731
+        return jtu.tree_map(strip, self, is_leaf=is_part)

@@ -28,6 +28,7 @@ class AffineGaussianNoise(AbstractNoise):
 
     sigma0: Float[Array, "..."]
     sigma1: Float[Array, "..."]
+    additive_fields: ClassVar[tuple[str, ...]] = ("sigma0",)
     is_additive: ClassVar[bool] = False
 
     def __init__(self, sigma0=0.0, sigma1=0.0):

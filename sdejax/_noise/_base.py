@@ -15,6 +15,7 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validation import check_workers_match
@@ -41,10 +42,32 @@ class AbstractNoise(eqx.Module):
     - ``covariance_coefficients(n_workers)``: the covariance as a function of the gradient's
       second moment (:class:`NoiseCovariance`);
     - ``sign_probability``/``sign_mean``: the law of sign(∇f_i + Z_i) (DSignSGD), from the
-      standard CDF.
+      standard CDF;
+    - ``additive_fields``: the fields that scale the part of the noise that does not grow with
+      the gradient (σ0, σ, the Student-t scale). ``without_additive_part()`` sets them to 0: what
+      is left is the homogeneous part that the mean-square growth rate is about
+      (``docs/theory.md`` §7).
     """
 
     is_additive: eqx.AbstractClassVar[bool]
+    additive_fields: eqx.AbstractClassVar[tuple[str, ...]]
+
+    def without_additive_part(self) -> AbstractNoise:
+        """This noise with its additive part removed (every field of ``additive_fields`` set to 0)."""
+        names = self.additive_fields
+        return eqx.tree_at(
+            lambda noise: tuple(getattr(noise, name) for name in names),
+            self,
+            tuple(jnp.zeros_like(getattr(self, name)) for name in names),
+        )
+
+    def has_additive_part(self) -> bool:
+        """False only where every additive field is known to be 0 (a traced value counts as not)."""
+        for name in self.additive_fields:
+            value = getattr(self, name)
+            if isinstance(value, jax.core.Tracer) or np.any(np.asarray(value) != 0):
+                return True
+        return False
 
     # ----------------------------------------------------------------- slots to fill in
     @abc.abstractmethod

@@ -24,6 +24,7 @@ class GaussianNoise(AbstractNoise):
     """
 
     sigma: Float[Array, "..."]
+    additive_fields: ClassVar[tuple[str, ...]] = ("sigma",)
     is_additive: ClassVar[bool] = True
 
     def __init__(self, sigma):

@@ -40,6 +40,7 @@ class StudentTNoise(AbstractNoise):
     df: Float[Array, "..."]
     scale: Float[Array, "..."]
     integer_df: int | None = eqx.field(static=True)
+    additive_fields: ClassVar[tuple[str, ...]] = ("scale",)
     is_additive: ClassVar[bool] = True
 
     def __init__(self, df, scale=1.0):

@@ -63,6 +63,18 @@ class AbstractProblem(eqx.Module):
         """x*, the point stability is measured around: ‖x − x*‖² (the origin by default)."""
         return jnp.zeros((self.dim,), jnp.result_type(float))
 
+    def without_heterogeneity(self) -> AbstractProblem | None:
+        """The problem whose every worker holds the mean objective's curvature around x*, with the
+        same structure (fields and shapes), or None where that is not defined.
+
+        Heterogeneous minimizers force the dynamics with a constant term (∇f_i(x*) ≠ 0) that
+        moves the stationary level, not the mean-square growth rate (``docs/theory.md`` §7);
+        the growth-rate estimator follows the dynamics without it. A homogeneous problem is its
+        own answer; a heterogeneous one must say (``Quadratic`` does, a per-worker
+        ``LossProblem`` cannot).
+        """
+        return None if self.is_heterogeneous else self
+
     def check_workers(self, n_workers: int) -> None:
         """Raise a clear error when ``n_workers`` does not match the per-worker objectives."""
         if self.n_objectives is not None and self.n_objectives != n_workers:

@@ -93,6 +93,14 @@ class Quadratic(AbstractProblem):
     def n_objectives(self):
         return None if self.shifts is None else int(self.shifts.shape[0])
 
+    def without_heterogeneity(self):
+        """Every worker's minimizer moved to x* (the mean of the shifts); H is unchanged."""
+        if self.shifts is None:
+            return self
+        return eqx.tree_at(
+            lambda problem: problem.shifts, self, jnp.broadcast_to(self.minimizer(), self.shifts.shape)
+        )
+
     def minimizer(self):
         if self.shifts is None:
             return jnp.zeros((self.dim,), self.eigenvalues.dtype)
