@@ -248,7 +248,15 @@ def run_block(
     norm0 = distance(state0)
     zeros = jnp.zeros_like(norm0)
     free0 = _Free(state0, norm0, valid & ~jnp.isfinite(norm0), zeros, norm0, jnp.zeros(n_paths, jnp.int32))
-    clones0 = _Clones(state0, norm0, valid.astype(dtype), jnp.zeros((), bool))
+    clone_state0, clone_norm0 = state0, norm0
+    if forcing_free:
+        # The unforced dynamics are scale-free but stay put at x*: paths that start there (an
+        # x0 at the minimizer, to measure a stationary level) give their clones x* + (1, …, 1).
+        at_center = (norm0 < floor)[:, None]
+        start = jnp.where(at_center, center[None, :] + jnp.ones_like(x0), x0)
+        clone_state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, start, learning_rate)
+        clone_norm0 = distance(clone_state0)
+    clones0 = _Clones(clone_state0, clone_norm0, valid.astype(dtype), jnp.zeros((), bool))
 
     def resample(clones, k):
         """Systematic resampling in proportion to the weights; every clone's weight becomes 1."""
