@@ -278,3 +278,15 @@ def test_forcing_is_declared_and_removed_with_the_same_structure():
     # sign and normalized updates do not separate their forcing: the process itself is followed
     for algorithm in (sdejax.DSignSGD(3), sdejax.NormalizedDCSGD(sdejax.RandK(2), 3)):
         assert sdejax.make_model("discrete", algorithm, problem, noise).without_forcing() is None
+
+
+def test_compressors_that_are_not_homogeneous_keep_the_forced_process():
+    problem = sdejax.Quadratic(jnp.asarray(EIGENVALUES))
+    noise = sdejax.StudentTNoise(1.0, 1.0)
+    for compressor, separates in (
+        (sdejax.Sign(), False),
+        (sdejax.NaturalCompression(), False),
+        (sdejax.TopK(2), True),
+    ):
+        model = sdejax.make_model("discrete", sdejax.DCSGD(compressor, 2), problem, noise)
+        assert (model.without_forcing() is not None) == separates

@@ -55,7 +55,8 @@ class AbstractAlgorithm(eqx.Module):
     * ``separates_forcing``: whether the update is positively homogeneous of degree 1 in the
       gradients and the noise together, so that additive noise and heterogeneous minimizers
       only force its dynamics, and its mean-square growth rate is that of the dynamics without
-      them (DCSGD, DSGD: True; sign and normalized updates, and optax chains, which sdejax
+      them (DSGD, and DCSGD with a positively homogeneous compressor: True; sign compression,
+      natural compression, sign and normalized updates, and optax chains, which sdejax
       cannot inspect: False).
     """
 

@@ -28,11 +28,16 @@ class DCSGD(AbstractAlgorithm):
     name: ClassVar[str] = "DCSGD"
     family: ClassVar[str] = "dcsgd"
     is_stateless: ClassVar[bool] = True
-    separates_forcing: ClassVar[bool] = True
 
     def __init__(self, compressor: AbstractCompressor, n_workers: int):
         self.compressor = check_compressor(compressor, "DCSGD")
         self.n_workers = check_workers(n_workers, "DCSGD")
+
+    @property
+    def separates_forcing(self) -> bool:
+        """True with a positively homogeneous compressor (the update is then homogeneous of
+        degree 1 in the gradients and the noise together)."""
+        return self.compressor.is_positively_homogeneous
 
     def transformation(self, learning_rate, key, problem, noise):
         del problem, noise

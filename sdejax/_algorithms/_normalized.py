@@ -48,6 +48,11 @@ class NormalizedDCSGD(AbstractAlgorithm):
                 "NormalizedDCSGD(scaling='theory') needs the problem's (L0, L1): give the "
                 "LossProblem `smoothness=(L0, L1)` or pass a `denominator`."
             )
+        if self.scaling == "theory" and self.denominator is None and not self.compressor.is_unbiased:
+            raise ValueError(
+                f"NormalizedDCSGD(scaling='theory'): `compressor` must be unbiased (finite ω); "
+                f"{type(self.compressor).__name__} is biased. Use scaling='plain' or pass a `denominator`."
+            )
         super().check(problem, noise)
 
     def transformation(self, learning_rate, key, problem, noise):

@@ -46,6 +46,10 @@ class AbstractCompressor(eqx.Module):
       raise from these methods.
     - ``has_diagonal_covariance``: Cov_C(C(x)) is diagonal for every x, and ``variance(x)`` gives
       its diagonal for a fixed x.
+    - ``is_positively_homogeneous``: C(c x) = c C(x) for every c > 0, with the same randomness
+      (identity, Bernoulli, rand-k, top-k, random dithering; not sign, nor natural compression,
+      which rounds to powers of 2). DCSGD with such a compressor separates additive forcing
+      from its homogeneous dynamics (``AbstractAlgorithm.separates_forcing``).
 
     ``__call__(key, x)`` acts on one worker's flat vector x of shape (d,); vmap it over workers.
     """
@@ -54,6 +58,7 @@ class AbstractCompressor(eqx.Module):
     has_linear_second_moment: ClassVar[bool] = False
     # True when Cov_C(C(x)) is diagonal for every x (coordinates compressed independently).
     has_diagonal_covariance: ClassVar[bool] = False
+    is_positively_homogeneous: ClassVar[bool] = False
 
     @abc.abstractmethod
     def __call__(self, key: PRNGKeyArray, x: Float[Array, " d"]) -> Float[Array, " d"]:

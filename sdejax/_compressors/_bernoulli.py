@@ -23,6 +23,7 @@ class BernoulliSparsifier(AbstractCompressor):
     """
 
     p: Float[Array, ""]
+    is_positively_homogeneous: ClassVar[bool] = True
     is_unbiased: ClassVar[bool] = True
     has_linear_second_moment: ClassVar[bool] = True
     has_diagonal_covariance: ClassVar[bool] = True

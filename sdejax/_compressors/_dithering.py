@@ -26,6 +26,7 @@ class RandomDithering(AbstractCompressor):
     """
 
     levels: int = eqx.field(static=True)
+    is_positively_homogeneous: ClassVar[bool] = True
     is_unbiased: ClassVar[bool] = True
     has_diagonal_covariance: ClassVar[bool] = True
 

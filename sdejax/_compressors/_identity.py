@@ -12,6 +12,7 @@ from ._base import AbstractCompressor, CovarianceStructure
 class Identity(AbstractCompressor):
     """C(x) = x. Unbiased, ω = 0; S_C(G) = G (``covariance_structure`` (0, 0))."""
 
+    is_positively_homogeneous: ClassVar[bool] = True
     is_unbiased: ClassVar[bool] = True
     has_linear_second_moment: ClassVar[bool] = True
     has_diagonal_covariance: ClassVar[bool] = True

@@ -28,6 +28,7 @@ class RandK(AbstractCompressor):
     """
 
     k: int = eqx.field(static=True)
+    is_positively_homogeneous: ClassVar[bool] = True
     is_unbiased: ClassVar[bool] = True
     has_linear_second_moment: ClassVar[bool] = True
 

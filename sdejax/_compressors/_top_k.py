@@ -22,6 +22,7 @@ class TopK(AbstractCompressor):
     """
 
     k: int = eqx.field(static=True)
+    is_positively_homogeneous: ClassVar[bool] = True
     is_unbiased: ClassVar[bool] = False
 
     def __init__(self, k: int):
