@@ -57,23 +57,24 @@ def spec(value):
     return {"repr": repr(value)}
 
 
-def build(description, what: str = "configuration"):
-    """The value that :func:`spec` described (components through their public constructors)."""
-    import sdejax
-
+def build(description, what: str = "configuration", *, classes):
+    """The value that :func:`spec` described, components through their public constructors,
+    looked up by name in ``classes`` (the ``sdejax`` namespace, passed by the caller so that this
+    bottom module imports nothing above it)."""
     if isinstance(description, list):
-        return [build(v, what) for v in description]
+        return [build(v, what, classes=classes) for v in description]
     if not isinstance(description, dict):
         return description
     if "mapping" in description:
-        return {k: build(v, f"{what}.{k}") for k, v in description["mapping"].items()}
+        return {k: build(v, f"{what}.{k}", classes=classes) for k, v in description["mapping"].items()}
     if "array" in description:
         return np.asarray(description["array"], dtype=description.get("dtype"))
     if "class" in description:
-        cls = getattr(sdejax, description["class"], None)
+        cls = getattr(classes, description["class"], None)
         if not isinstance(cls, type):
             raise ValueError(f"{what}: unknown component class {description['class']!r}.")
-        args = {k: build(v, f"{what}.{description['class']}.{k}") for k, v in description["args"].items()}
+        name = description["class"]
+        args = {k: build(v, f"{what}.{name}.{k}", classes=classes) for k, v in description["args"].items()}
         return cls(**args)
     if "callable" in description:
         raise ValueError(

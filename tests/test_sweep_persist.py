@@ -165,11 +165,13 @@ def test_configuration_json_rebuilds_the_run(reference):
     from sdejax import _spec
 
     config = _spec.loads(reference.attrs["config"])
-    algorithm, problem, noise = (_spec.build(config[k], k) for k in ("algorithm", "problem", "noise"))
-    sweep = _spec.build(config["sweep"], "sweep")
+    algorithm, problem, noise = (
+        _spec.build(config[k], k, classes=sdejax) for k in ("algorithm", "problem", "noise")
+    )
+    sweep = _spec.build(config["sweep"], "sweep", classes=sdejax)
     key = jr.wrap_key_data(np.asarray(sweep.pop("key_data"), np.uint32), impl=sweep.pop("key_impl"))
     again = sdejax.stability_sweep(algorithm, problem, noise, key=key, progress=False, **sweep)
     assert_bitwise_equal(again, reference)
     assert again.attrs["config"] == reference.attrs["config"]
     with pytest.raises(ValueError, match="callable"):
-        _spec.build(_spec.spec(sdejax.LossProblem(lambda x: x @ x, 2)), "problem")
+        _spec.build(_spec.spec(sdejax.LossProblem(lambda x: x @ x, 2)), "problem", classes=sdejax)

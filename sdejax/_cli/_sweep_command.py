@@ -60,11 +60,15 @@ def _rebuild(path):
     import jax.random as jr
     import numpy as np
 
+    import sdejax
+
     if _needs_x64(config, ds.attrs):
         jax.config.update("jax_enable_x64", True)
     try:
-        algorithm, problem, noise = (_spec.build(config[k], k) for k in ("algorithm", "problem", "noise"))
-        sweep = _spec.build(config["sweep"], "sweep")
+        algorithm, problem, noise = (
+            _spec.build(config[k], k, classes=sdejax) for k in ("algorithm", "problem", "noise")
+        )
+        sweep = _spec.build(config["sweep"], "sweep", classes=sdejax)
         key = jr.wrap_key_data(np.asarray(sweep.pop("key_data"), np.uint32), impl=sweep.pop("key_impl"))
     except (KeyError, TypeError, ValueError) as error:
         raise CommandError(f"{path}: cannot be rebuilt from the file: {error}") from None
