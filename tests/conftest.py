@@ -27,8 +27,11 @@ def _fresh_trace_counter():
 
 def pytest_collection_finish(session):
     """Start the notebooks' quick runs in the background (tests/test_notebooks.py)."""
+    import os
     import sys
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # under xdist a worker collects every test but runs only its files: start lazily
     module = sys.modules.get("test_notebooks")  # imported by collection if selected
     if module is not None:
         module.start_quick_runs(session)

@@ -86,6 +86,8 @@ def start_quick_runs(session) -> None:
 
 @pytest.fixture(scope="module")
 def quick_runs(request):
+    if QUICK_RUNS not in request.config.stash:  # an xdist worker: start when this file starts
+        start_quick_runs(request.session)
     return request.config.stash[QUICK_RUNS]
 
 
