@@ -298,7 +298,7 @@ def _run(setup: SweepSetup, results, *, schedule, pooled, out, progress, callbac
         plan.item_batch,
         pooled,
     )
-    tables = {}
+    tables, programs = {}, {}
     accumulator: TaskAccumulator | None = None
     for chunk in todo:
         tick = time.perf_counter()
@@ -306,12 +306,15 @@ def _run(setup: SweepSetup, results, *, schedule, pooled, out, progress, callbac
         if chunk.group not in tables:
             rows = plan.n_blocks * plan.block
             tables[chunk.group] = _group_inputs(group, setup.starts, setup.bounds, rows, dtype, mesh)
+            # The clones drop the forcing for the whole group or not at all (decided once, on
+            # the host, from the group's concrete values).
+            forcing_free = separate_forcing(eqx.combine(tables[chunk.group][0], group.static))
+            programs[chunk.group] = program._replace(forcing_free=forcing_free)
         stacked, x0_table, cell_bounds, cell_rows = tables[chunk.group]
         item_row, item_lr, item_offset, n_items = plan.items(chunk, cell_rows)
         params = jax.tree_util.tree_map(lambda leaf, rows=item_row: leaf[rows], stacked)
         inputs = put_sharded(mesh, (params, item_lr, item_offset, item_row, cell_bounds[item_row]))
-        clones = program._replace(forcing_free=separate_forcing(eqx.combine(stacked, group.static)))
-        result = to_host(_run_items(group.static, clones, *inputs, x0_table, window, key_data))
+        result = to_host(_run_items(group.static, programs[chunk.group], *inputs, x0_table, window, key_data))
         n_units = len(chunk.units)
         if chunk.first_block == 0:
             accumulator = TaskAccumulator(n_units * plan.eta_block, setup.window_start, dtype)
