@@ -1,18 +1,19 @@
 """Growth-rate estimators on the host: one implementation each, shared by ``simulate`` and
 ``stability_sweep`` (``docs/theory.md`` §7).
 
-The kernel returns, per block of paths, the clones' per-step log W_k and Chan statistics of the
-free paths; this module turns the blocks of each task (one model, grid cell and learning rate)
-into the output variables:
+The kernel returns, per block of paths, the clones' log W_j per resampling interval (r =
+``RESAMPLE_EVERY`` steps) and Chan statistics of the free paths; this module turns the blocks
+of each task (one model, grid cell and learning rate) into the output variables:
 
-* ``ms_growth_rate`` (mean-square, per unit time): the mean of log W_k over the usable steps
-  k >= K0 of every block (population), divided by η. The log W_k of a population are
+* ``ms_growth_rate`` (mean-square, per unit time): the mean of log W_j over the usable
+  intervals that start at a step >= K0, of every block (population), divided by r η. The
+  log W_j of a population are
   autocorrelated (the population remembers its recent resampling), so the standard error uses
   the long-run variance σ² = γ_0 + 2 Σ_{h>=1} γ_h of the series, estimated by Geyer's initial
   monotone sequence (Geyer 1992, the estimator behind MCMC effective sample sizes): the
   autocovariances γ_h are pooled over the blocks around the overall mean (so that a block's
   offset counts as correlation), summed in pairs Γ_m = γ_{2m} + γ_{2m+1} while the pairs stay
-  positive, each pair capped by the previous one; SE² = σ²/n over the n steps used.
+  positive, each pair capped by the previous one; SE² = σ²/n over the n intervals used (then divided by r η).
 * ``as_growth_rate`` (almost-sure): the mean over free paths of each path's own exponent, with
   SE = sd/√n (the paths are independent).
 
@@ -26,12 +27,15 @@ import math
 
 import numpy as np
 
+from ._kernel import RESAMPLE_EVERY
 
-def _window(usable, window_start: int):
-    """The steps of one block that enter the estimate: the usable steps k >= K0, or every usable
-    step when there is none (the population underflowed or overflowed during the burn-in)."""
-    steps = np.arange(len(usable))
-    use = usable & (steps >= window_start)
+
+def _window(usable, window_start: int, interval: int):
+    """The resampling intervals of one block that enter the estimate: the usable intervals
+    that start at a step >= K0, or every usable one when there is none (the population
+    underflowed or overflowed during the burn-in)."""
+    starts = np.arange(len(usable)) * interval
+    use = usable & (starts >= window_start)
     return use if use.any() else usable
 
 
@@ -71,9 +75,10 @@ def long_run_mean(series: list[np.ndarray]):
 class TaskAccumulator:
     """The running statistics of a set of tasks (rows), fed block by block, in block order."""
 
-    def __init__(self, n_tasks: int, window_start: int, dtype):
+    def __init__(self, n_tasks: int, window_start: int, dtype, interval: int = RESAMPLE_EVERY):
         self.dtype = np.dtype(dtype)
         self.window_start = int(window_start)
+        self.interval = int(interval)
         self.series: list[list[np.ndarray]] = [[] for _ in range(n_tasks)]
         self.blown = np.zeros(n_tasks, bool)
         self.n_diverged = np.zeros(n_tasks, np.int64)
@@ -88,7 +93,8 @@ class TaskAccumulator:
         n_tasks, n_blocks = usable.shape[:2]
         for b in range(n_blocks):
             for t in range(n_tasks):
-                self.series[t].append(log_growth[t, b][_window(usable[t, b], self.window_start)])
+                use = _window(usable[t, b], self.window_start, self.interval)
+                self.series[t].append(log_growth[t, b][use])
             self.blown |= np.asarray(stats.clones_blown)[:, b]
             self.n_diverged += np.asarray(stats.n_diverged)[:, b]
             self.as_moments.add(*(np.asarray(v)[:, b] for v in (stats.as_count, stats.as_mean, stats.as_m2)))
@@ -105,9 +111,10 @@ class TaskAccumulator:
         """Output variables per task (numpy arrays in the run's dtype)."""
         eta = np.asarray(learning_rates, float)
         diverged = self.n_diverged > 0
-        per_step, per_step_se, count = (
+        per_interval, per_interval_se, count = (
             np.asarray(v) for v in zip(*map(long_run_mean, self.series), strict=True)
         )
+        per_step, per_step_se = per_interval / self.interval, per_interval_se / self.interval
         undefined = np.where(self.blown | diverged, np.inf, np.nan)
         measured = count > 0
         ms_rate = np.where(measured, per_step / eta, undefined)

@@ -8,18 +8,21 @@ side, driven by the same random variates (path p of each uses the keys of path p
   almost-sure growth rate (each path's own exponent, ``docs/theory.md`` §7) and, in
   ``simulate``, statistics over time;
 * the **clones**, a population-dynamics estimator of the mean-square growth rate (Giardinà,
-  Kurchan & Peliti 2006): a step multiplies clone p's weight ω_p by its growth
-  w_p = ‖x'_p − x*‖²/‖x_p − x*‖², the step's mean-square growth factor is estimated by
-  W_k = Σ_p ω_p w_p / Σ_p ω_p, and every ``RESAMPLE_EVERY`` steps the clones are resampled in
-  proportion to ω_p (systematic resampling) and their weights reset to 1. Π_k W_k is an
-  unbiased estimate of E‖x_K − x*‖²/‖x_0 − x*‖², and the population keeps following the rare
-  directions that carry the second moment, which independent paths lose on anisotropic
-  problems (the old pooled ratio Σ‖x_{k+1}‖²/Σ‖x_k‖² did).
+  Kurchan & Peliti 2006). The clones move freely for ``RESAMPLE_EVERY`` steps (an interval);
+  at its end clone p's growth g_p = ‖x_p − x*‖²/‖x_p(start) − x*‖² (the product of its one-step
+  factors, which telescopes), the interval's mean-square growth factor is estimated by
+  W = mean_p g_p, and the clones are resampled in proportion to g_p (systematic resampling).
+  Π W is an unbiased estimate of E‖x_K − x*‖²/‖x_0 − x*‖², and the population keeps following
+  the rare directions that carry the second moment, which independent paths lose on
+  anisotropic problems (the old pooled ratio Σ‖x_{k+1}‖²/Σ‖x_k‖² did). This is the same
+  estimator as multiplying importance weights step by step and resampling every interval, in
+  fewer operations: between resamplings a clone costs one model step and nothing else.
 
-Both populations are stepped by one vmapped call whose keys are not batched over the
-population axis, so every random variate is drawn once for both. Memory is O(paths × state).
-Sums over paths run over a fixed binary tree (``fixed_order_sum``) so that a block's numbers
-depend only on its inputs, never on how blocks are grouped.
+Both populations live in one carry with the population axis outermost, (2, P, …), and are
+stepped by one vmapped call whose keys are not batched over that axis, so every random variate
+is drawn once for both. Memory is O(paths × state). Sums over paths run over a fixed binary
+tree (``fixed_order_sum``) so that a block's numbers depend only on its inputs, never on how
+blocks are grouped.
 
 Longer than the 300-line guideline because it is one concept: :func:`run_block` is a single
 traced function of about 180 lines whose scan body steps the free paths and the clones in one
@@ -40,22 +43,23 @@ from ._statistics import fixed_order_sum, masked_moments, usable_floor
 
 # fold_in data reserved for a path's initial optimizer-state key (steps never reach it).
 _INIT_TAG = 0xFFFFFFFF
-# Clones carry importance weights between resamplings, every this many steps: the gather of
-# the population's states (the costliest part of resampling) runs half as often. Longer
+# The clones are resampled every this many steps (an interval): the measurement, the search
+# and the gather of the population's states run half as often as at every step. Longer
 # intervals let the weights degenerate: at 4, a Bernoulli sparsifier with p = 0.3 biased the
-# rate by about −2 SE at 2,000 clones (tests/test_estimators.py); at 1 and 2 it did not.
+# rate by about −2 SE at 2,000 clones (tests/test_estimators.py); at 1 and 2 it did not. The
+# growth rate is measured over complete intervals: a final partial one is not counted.
 RESAMPLE_EVERY = 2
 
 
 class BlockStats(NamedTuple):
     """What one block returns (leading axes, if any: items, learning rates).
 
-    Per step k (arrays of length ``steps``): ``log_growth`` = log W_k of the clones and
-    ``usable`` (the step's W_k is a valid growth factor: no clone had underflowed, none
-    overflowed). Per block: Chan statistics (count, mean, M2) of the free paths' almost-sure
-    exponents and final losses, the number of diverged paths, and whether the clone
-    population overflowed. ``pooled_*`` are the legacy pooled sums Σ_p‖x_{k+1}‖², Σ_p‖x_k‖²
-    over live free paths (None unless requested).
+    Per resampling interval j (arrays of length ``steps // RESAMPLE_EVERY``): ``log_growth`` =
+    log W_j of the clones and ``usable`` (W_j is a valid growth factor: no clone had
+    underflowed at the interval's start, none overflowed). Per block: Chan statistics (count,
+    mean, M2) of the free paths' almost-sure exponents and final losses, the number of diverged
+    paths, and whether the clone population overflowed. ``pooled_*`` are the legacy pooled
+    sums Σ_p‖x_{k+1}‖², Σ_p‖x_k‖² over live free paths (None unless requested).
     """
 
     log_growth: jax.Array
@@ -88,7 +92,6 @@ class SaveInfo(NamedTuple):
 
 
 class _Free(NamedTuple):
-    state: object
     norm: jax.Array  # ‖x − x*‖² per path, carried so that no step recomputes it
     diverged: jax.Array
     anchor: jax.Array  # ‖x_{K0} − x*‖² (0: not usable at K0)
@@ -97,9 +100,7 @@ class _Free(NamedTuple):
 
 
 class _Clones(NamedTuple):
-    state: object
-    norm: jax.Array
-    weight: jax.Array  # importance weight since the last resampling, mean 1 over valid clones
+    start: jax.Array  # ‖x − x*‖² per clone at the last resampling
     blown: jax.Array  # a clone overflowed: the population stops counting
 
 
@@ -114,9 +115,9 @@ def resample_key(key, block_index):
 
 
 def _where(mask, new, old):
-    """Select per path over a state pytree (mask has shape (P,))."""
+    """Select per path over a state pytree (mask has the leading shape of the leaves)."""
     return jtu.tree_map(
-        lambda a, b: jnp.where(jnp.reshape(mask, mask.shape + (1,) * (a.ndim - 1)), a, b), new, old
+        lambda a, b: jnp.where(jnp.reshape(mask, mask.shape + (1,) * (a.ndim - mask.ndim)), a, b), new, old
     )
 
 
@@ -144,11 +145,12 @@ def separate_forcing(model) -> bool:
 
 
 def _two_population_step(model, clones):
-    """step(keys, both, η, η_k) over (paths, 2) states: population 0 follows ``model``,
+    """step(keys, both, η, η_k) over (2, paths) states: population 0 follows ``model``,
     population 1 follows ``clones`` (``model`` itself when None). The keys are mapped over the
     paths only, so every variate is drawn once for both populations."""
+    paths = jax.vmap(model.step, in_axes=(0, 0, None, None))
     if clones is None:
-        return jax.vmap(jax.vmap(model.step, in_axes=(None, 0, None, None)), in_axes=(0, 0, None, None))
+        return jax.vmap(paths, in_axes=(None, 0, None, None))
     arrays, static = eqx.partition(model, eqx.is_array)
     clone_arrays, clone_static = eqx.partition(clones, eqx.is_array)
     if jtu.tree_structure(arrays) != jtu.tree_structure(clone_arrays) or static != clone_static:
@@ -158,10 +160,28 @@ def _two_population_step(model, clones):
     def one(values, key, state, learning_rate, multiplier):
         return eqx.combine(values, static).step(key, state, learning_rate, multiplier)
 
-    inner = jax.vmap(one, in_axes=(0, None, 0, None, None))
-    return lambda keys, both, lr, mult: jax.vmap(inner, in_axes=(None, 0, 0, None, None))(
+    inner = jax.vmap(one, in_axes=(None, 0, 0, None, None))
+    return lambda keys, both, lr, mult: jax.vmap(inner, in_axes=(0, None, 0, None, None))(
         stacked, keys, both, lr, mult
     )
+
+
+def systematic_parents(weights, total, u, n_valid):
+    """Systematic resampling: the parent of each of the first ``n_valid`` slots, in O(n).
+
+    Slot i sits at (i + u)/n in the cumulative distribution C_p = Σ_{q<=p} w_q / total, and its
+    parent is #{p : C_p <= (i + u)/n} (what a sorted search returns). Since i is an integer,
+    C_p <= (i + u)/n ⇔ m_p := ⌈n C_p − u⌉ <= i, so the parents are the cumulative histogram of
+    the m_p: one scatter-add of integers (exact, so independent of order) and one cumulative
+    sum, instead of a binary search per slot. Slots past ``n_valid`` get garbage: the caller
+    keeps their own index.
+    """
+    size = weights.shape[-1]
+    n = n_valid.astype(weights.dtype)
+    cumulative = jnp.cumsum(weights) / total
+    first_slot = jnp.clip(jnp.ceil(cumulative * n - u), 0, size).astype(jnp.int32)
+    histogram = jnp.zeros(size + 1, jnp.int32).at[first_slot].add(1)
+    return jnp.minimum(jnp.cumsum(histogram[:size]), n_valid - 1)
 
 
 def _take(tree, index):
@@ -247,7 +267,7 @@ def run_block(
     state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, x0, learning_rate)
     norm0 = distance(state0)
     zeros = jnp.zeros_like(norm0)
-    free0 = _Free(state0, norm0, valid & ~jnp.isfinite(norm0), zeros, norm0, jnp.zeros(n_paths, jnp.int32))
+    free0 = _Free(norm0, valid & ~jnp.isfinite(norm0), zeros, norm0, jnp.zeros(n_paths, jnp.int32))
     clone_state0, clone_norm0 = state0, norm0
     if forcing_free:
         # The unforced dynamics are scale-free but stay put at x*: paths that start there (an
@@ -256,37 +276,42 @@ def run_block(
         start = jnp.where(at_center, center[None, :] + jnp.ones_like(x0), x0)
         clone_state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, start, learning_rate)
         clone_norm0 = distance(clone_state0)
-    clones0 = _Clones(clone_state0, clone_norm0, valid.astype(dtype), jnp.zeros((), bool))
+    both0 = jtu.tree_map(lambda a, b: jnp.stack([a, b]), state0, clone_state0)
+    clones0 = _Clones(clone_norm0, jnp.zeros((), bool))
 
-    def resample(clones, k):
-        """Systematic resampling in proportion to the weights; every clone's weight becomes 1."""
-        total = fixed_order_sum(clones.weight)
-        ok = (total > 0) & jnp.isfinite(total)
+    def end_interval(both, clones, k):
+        """Close a resampling interval: the clones' growth since the last resampling,
+        g_p = ‖x_p − x*‖²/‖x_p(start) − x*‖² (the product of the interval's one-step factors,
+        which telescopes), the interval's factor W = mean_p g_p, and systematic resampling of
+        the clones in proportion to g_p."""
+        norm = distance(_take(both, 1))
+        finite = jnp.isfinite(norm)
+        above = clones.start >= floor
+        growth = jnp.where(valid & finite & above, norm / jnp.where(above, clones.start, 1.0), 0.0)
+        total = fixed_order_sum(growth)
+        overflow = ~clones.blown & jnp.any(valid & ~finite)
+        ok = (total > 0) & jnp.isfinite(total) & ~clones.blown & ~overflow
+        usable = ok & jnp.all(above | ~valid) & (k < steps)
+        factor = total / n_valid.astype(dtype)
+        log_growth = jnp.where(usable, jnp.log(jnp.where(usable, factor, 1.0)), 0.0)
         u = jr.uniform(jr.fold_in(resampling_key, k), (), dtype)
-        cumulative = jnp.cumsum(clones.weight) / jnp.where(ok, total, 1.0)
-        positions = (index.astype(dtype) + u) / n_valid.astype(dtype)
-        parent = jnp.minimum(jnp.searchsorted(cumulative, positions, side="right"), n_valid - 1)
+        parent = systematic_parents(growth, jnp.where(ok, total, 1.0), u, n_valid)
         parent = jnp.where(ok & (index < n_valid), parent, index)
-        weight = jnp.where(ok, valid.astype(dtype), clones.weight)
-        return _Clones(_take(clones.state, parent), clones.norm[parent], weight, clones.blown)
+        both = jtu.tree_map(lambda a: a.at[1].set(a[1][parent]), both)
+        return both, _Clones(norm[parent], clones.blown | overflow), (log_growth, usable)
 
-    def one_step(carry, k):
-        free, clones = carry
+    def advance(carry, k):
+        """One step of both populations (k traced); returns the carry and the pooled sums."""
+        both, free, clones = carry
         active = k < steps
         multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
         step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
-        # Both populations in one call, clone p with path p's keys: the population axis is
-        # mapped innermost and the keys are not mapped over it, so every variate is drawn once
-        # for both (and the arithmetic vectorizes best with that axis inside the path axis).
-        both = jtu.tree_map(lambda a, b: jnp.stack([a, b], axis=1), free.state, clones.state)
+        # Both populations in one call, clone p with path p's keys: the keys are not mapped over
+        # the population axis, so every variate is drawn once for both.
         moved = step_both(step_keys, both, learning_rate, multiplier)
-        moved_free, moved_clones = (
-            jtu.tree_map(lambda a: a[:, 0], moved),
-            jtu.tree_map(lambda a: a[:, 1], moved),
-        )
 
         # free paths: diverged ones stay frozen
-        norm_new = distance(moved_free)
+        norm_new = distance(_take(moved, 0))
         finite = jnp.isfinite(norm_new)
         live = valid & ~free.diverged & active
         use = live & finite
@@ -294,64 +319,88 @@ def run_block(
         at_start = (k == window_start) & live & (free.norm >= floor)
         good = use & (norm_new >= floor)
         new_free = _Free(
-            _where(use, moved_free, free.state),
             jnp.where(use, norm_new, free.norm),
             free.diverged | blown,
             jnp.where(at_start, free.norm, free.anchor),
             jnp.where(good, norm_new, free.last_norm),
             jnp.where(good, (k + 1).astype(jnp.int32), free.last_step),
         )
-
-        # clones: growth factor of the step, weights, periodic resampling
-        clone_norm = distance(moved_clones)
-        clone_finite = jnp.isfinite(clone_norm)
-        alive = active & ~clones.blown
-        live = valid & (clones.weight > 0)
-        above = live & (clones.norm >= floor)
-        growth = jnp.where(above & clone_finite, clone_norm / jnp.where(above, clones.norm, 1.0), 0.0)
-        weighted = fixed_order_sum(clones.weight * growth)
-        previous = fixed_order_sum(clones.weight)
-        overflow = alive & jnp.any(live & ~clone_finite)
-        usable = alive & ~overflow & jnp.all(above | ~live) & (weighted > 0)
-        factor = weighted / jnp.where(previous > 0, previous, 1.0)  # W_k
-        log_growth = jnp.where(usable, jnp.log(jnp.where(usable, factor, 1.0)), 0.0)
-        # Weights renormalized to mean 1 (no overflow however long between resamplings).
-        weight = jnp.where(usable, clones.weight * growth / jnp.where(usable, factor, 1.0), clones.weight)
-        kept = _where(jnp.broadcast_to(alive, (n_paths,)), moved_clones, clones.state)
-        kept_norm = jnp.where(alive, clone_norm, clones.norm)
-        new_clones = _Clones(kept, kept_norm, weight, clones.blown | overflow)
-        # The predicate does not depend on the data, so under vmap this stays a conditional:
-        # the gather runs only every ``resample_every`` steps.
-        new_clones = jax.lax.cond((k + 1) % resample_every == 0, resample, lambda c, _: c, new_clones, k)
-
+        # the clones always move; a free path only while it is usable
+        both = _where(jnp.stack([use, jnp.ones_like(use)]), moved, both)
         if pooled:
             sums = (
                 fixed_order_sum(jnp.where(use, norm_new, 0.0)),
                 fixed_order_sum(jnp.where(use, free.norm, 0.0)),
             )
         else:
-            sums = (None, None)
-        return (new_free, new_clones), (log_growth, usable) + sums
+            sums = (jnp.zeros((), dtype),) * 2
+        return (both, new_free, clones), sums
 
+    def interval(carry, j):
+        """Steps j·r … j·r + r − 1 (unrolled), then the end of the interval: no conditional,
+        so nothing is copied between the steps."""
+        sums = []
+        for i in range(resample_every):
+            carry, pair = advance(carry, j * resample_every + i)
+            sums.append(pair)
+        both, free, clones = carry
+        both, clones, growth = end_interval(both, clones, j * resample_every + resample_every - 1)
+        return (both, free, clones), (growth, tuple(jnp.stack(v) for v in zip(*sums, strict=True)))
+
+    def single(carry, k):
+        """One step, closing the interval when k + 1 is a multiple of r (a conditional, whose
+        predicate does not depend on the data, so it stays one under vmap): for save points
+        that do not fall on interval ends."""
+        carry, sums = advance(carry, k)
+        both, free, clones = carry
+        no_end = lambda b, c, k: (b, c, (jnp.zeros((), dtype), jnp.zeros((), bool)))  # noqa: E731
+        both, clones, growth = jax.lax.cond(
+            (k + 1) % resample_every == 0, end_interval, no_end, both, clones, k
+        )
+        return (both, free, clones), (growth, tuple(v[None] for v in sums))
+
+    def run_steps(carry, first, count: int):
+        """``count`` steps from step ``first`` (traced). Returns the carry, the growth factors
+        (one per interval when ``count`` is a multiple of r, else one per step, valid at the
+        interval ends) and the per-step pooled sums."""
+        if count % resample_every == 0:
+            first_interval = first // resample_every
+            carry, (growth, sums) = jax.lax.scan(
+                interval, carry, first_interval + jnp.arange(count // resample_every)
+            )
+        else:
+            carry, (growth, sums) = jax.lax.scan(single, carry, first + jnp.arange(count))
+        return carry, growth, jtu.tree_map(lambda a: jnp.reshape(a, (-1,)), sums)
+
+    carry0 = (both0, free0, clones0)
     if save_every is None:
-        (free, clones), per_step = jax.lax.scan(one_step, (free0, clones0), jnp.arange(steps))
+        whole = (steps // resample_every) * resample_every
+        carry, growth, sums = run_steps(carry0, 0, whole)
+        for k in range(whole, steps):  # a final partial interval: moved, not measured
+            carry, pair = advance(carry, jnp.asarray(k))
+            sums = jtu.tree_map(lambda a, b: jnp.concatenate([a, b[None]]), sums, pair)
         saves = None
     else:
         n_saves = -(-steps // save_every)
 
         def block(carry, b):
-            carry, out = jax.lax.scan(one_step, carry, b * save_every + jnp.arange(save_every))
-            free = carry[0]
-            info = save_info(model, jax.vmap(model.position)(free.state), free.diverged, valid)
-            return carry, (out, info)
+            carry, growth, sums = run_steps(carry, b * save_every, save_every)
+            both, free = carry[0], carry[1]
+            info = save_info(model, jax.vmap(model.position)(_take(both, 0)), free.diverged, valid)
+            return carry, (growth, sums, info)
 
         first = save_info(model, jax.vmap(model.position)(state0), free0.diverged, valid)
-        (free, clones), (per_step, infos) = jax.lax.scan(block, (free0, clones0), jnp.arange(n_saves))
-        per_step = jtu.tree_map(
-            lambda a: jnp.reshape(a, (a.shape[0] * a.shape[1],) + a.shape[2:])[:steps], per_step
-        )
+        carry, (growth, sums, infos) = jax.lax.scan(block, carry0, jnp.arange(n_saves))
+        flat = lambda a: jnp.reshape(a, (a.shape[0] * a.shape[1],) + a.shape[2:])  # noqa: E731
+        growth = jtu.tree_map(flat, growth)
+        if save_every % resample_every:  # one value per step: keep the interval ends
+            growth = jtu.tree_map(lambda a: a[resample_every - 1 :: resample_every], growth)
+        growth = jtu.tree_map(lambda a: a[: steps // resample_every], growth)
+        sums = jtu.tree_map(lambda a: flat(a)[:steps], sums)
         saves = jtu.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, infos)
-    log_growth, usable, pooled_num, pooled_den = per_step
+    both, free, clones = carry
+    log_growth, usable = growth
+    pooled_num, pooled_den = sums if pooled else (None, None)
 
     # Almost-sure exponent of each free path: (log‖x_last − x*‖² − log‖x_start − x*‖²) per unit
     # time, from K0 when the path was usable there, else from step 0 (a path that underflowed
@@ -366,7 +415,7 @@ def run_block(
     exponent = (jnp.log(safe(free.last_norm)) - jnp.log(safe(start_norm))) / elapsed
     as_count, as_mean, as_m2 = masked_moments(exponent, measured)
 
-    positions = jax.vmap(model.position)(free.state)
+    positions = jax.vmap(model.position)(_take(both, 0))
     loss = jax.vmap(model.problem.loss)(positions)
     alive = valid & ~free.diverged & jnp.isfinite(loss)
     loss_count, loss_mean, loss_m2 = masked_moments(loss, alive)

@@ -157,13 +157,13 @@ def stability_sweep(
 
     * ``ms_growth_rate``: the **mean-square** growth rate per unit time t = kη,
       lim (1/t) log E‖x_k − x*‖², estimated by population dynamics: beside the free paths, a
-      population of ``path_block`` clones moves with the same random variates; each step
-      multiplies a clone's weight by its growth ‖x_{k+1} − x*‖²/‖x_k − x*‖², the step's growth
-      factor W_k is the weighted mean growth, and every 2 steps the clones are resampled in
-      proportion to their weights. The rate is the mean of log W_k over the steps
-      k >= burn_in·steps, divided by η. Consistent on any problem (anisotropic, rotated,
-      heterogeneous workers); its bias is O(1/path_block), and the clones need a few multiples
-      of 1/(η λ_min) steps to forget their start. ``ms_growth_rate_se`` is the long-run standard
+      population of ``path_block`` clones moves with the same random variates; every 2 steps
+      each clone's growth ‖x_{k+2} − x*‖²/‖x_k − x*‖² is measured, the interval's growth factor
+      W is their mean, and the clones are resampled in proportion to their growths. The rate is
+      the mean of log W over the intervals that start at k >= burn_in·steps, divided by 2η.
+      Consistent on any problem (anisotropic, rotated, heterogeneous workers); its bias is
+      O(1/path_block), and the clones need a few multiples of 1/(η λ_min) steps to forget
+      their start. ``ms_growth_rate_se`` is the long-run standard
       error of that mean (Geyer's initial monotone sequence over the pooled autocovariances).
       Where additive noise or heterogeneous minimizers force the dynamics and the algorithm
       separates that forcing (DCSGD, DSGD), the clones follow ``model.without_forcing()``: the
