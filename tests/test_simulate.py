@@ -331,3 +331,33 @@ def test_loss_quantiles_count_diverged_paths_as_inf():
     )
     assert float(calm.loss_q10[-1]) <= float(calm.loss_median[-1]) <= float(calm.loss_q90[-1])
     assert not np.any(np.isnan(calm.loss_median.values))
+
+
+def test_without_clones_the_paths_are_unchanged_and_the_mean_square_rate_says_why():
+    """simulate(clones=False) runs the free paths only: every statistic of the paths is
+    bitwise the same as with the clone population beside them (the same keys, the same
+    arithmetic), on an anisotropic, heterogeneous, forced problem; the mean-square outputs are
+    NaN with a note, never a silent number; a non-bool is refused by name."""
+    common = dict(
+        algorithm=sdejax.DCSGD(sdejax.BernoulliSparsifier(0.3), 4),
+        problem=sdejax.Quadratic(
+            jnp.array([0.5, 1.0, 3.0]), shifts=jnp.array([[0.1, 0.0, -0.2]] * 2 + [[0.0] * 3] * 2)
+        ),
+        noise=sdejax.AffineGaussianNoise(0.1, 0.2),
+        x0=jnp.ones(3),
+        learning_rate=0.4,
+        steps=41,
+        n_paths=64,
+        key=jr.key(3),
+        save_every=3,
+    )
+    with_clones = sdejax.simulate(**common)
+    without = sdejax.simulate(**common, clones=False)
+    for name in ("loss_mean", "loss_se", "x_norm_sq_mean", "loss_median", "diverged_fraction"):
+        np.testing.assert_array_equal(without[name].values, with_clones[name].values, err_msg=name)
+    assert float(without.as_growth_rate) == float(with_clones.as_growth_rate)
+    assert np.isfinite(float(with_clones.ms_growth_rate))
+    assert np.isnan(float(without.ms_growth_rate))
+    assert "clones=False" in without.ms_growth_rate.attrs["note"]
+    with pytest.raises(TypeError, match="clones"):
+        sdejax.simulate(**common, clones="no")

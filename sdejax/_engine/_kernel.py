@@ -233,6 +233,7 @@ def run_block(
     pooled: bool = False,
     resample_every: int = RESAMPLE_EVERY,
     forcing_free: bool = False,
+    clones: bool = True,
 ):
     """Run one block of paths and reduce it.
 
@@ -243,7 +244,8 @@ def run_block(
     host measures the mean-square one from the per-step values), `resampling_key`.
     Static: `steps`, `schedule` (k ↦ η_k), `save_every` (None: no statistics over time),
     `pooled` (also return the legacy pooled sums), `forcing_free` (the clones follow
-    ``model.without_forcing()``: see :func:`clone_model`).
+    ``model.without_forcing()``: see :func:`clone_model`), `clones` (False: no clone
+    population, so no mean-square estimate; every ``usable`` is False).
 
     **Returns:** ``(BlockStats, saves)``; ``saves`` is a :class:`SaveInfo` of arrays over the
     save points 0, save_every, …, steps, or None.
@@ -261,7 +263,8 @@ def run_block(
         offset = jax.vmap(model.position)(state) - center[None, :]
         return jnp.sum(offset * offset, axis=-1)
 
-    step_both = _two_population_step(model, clone_model(model) if forcing_free else None)
+    n_populations = 2 if clones else 1  # the free paths, and the clones unless switched off
+    step_both = _two_population_step(model, clone_model(model) if forcing_free and clones else None)
 
     init_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, _INIT_TAG)
     state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, x0, learning_rate)
@@ -276,7 +279,8 @@ def run_block(
         start = jnp.where(at_center, center[None, :] + jnp.ones_like(x0), x0)
         clone_state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, start, learning_rate)
         clone_norm0 = distance(clone_state0)
-    both0 = jtu.tree_map(lambda a, b: jnp.stack([a, b]), state0, clone_state0)
+    # The population axis holds the free paths and, unless ``clones`` is False, the clones.
+    both0 = jtu.tree_map(lambda a, b: jnp.stack([a, b][:n_populations]), state0, clone_state0)
     clones0 = _Clones(clone_norm0, jnp.zeros((), bool))
 
     def end_interval(both, clones, k):
@@ -326,7 +330,7 @@ def run_block(
             jnp.where(good, (k + 1).astype(jnp.int32), free.last_step),
         )
         # the clones always move; a free path only while it is usable
-        both = _where(jnp.stack([use, jnp.ones_like(use)]), moved, both)
+        both = _where(jnp.stack([use, jnp.ones_like(use)][:n_populations]), moved, both)
         if pooled:
             sums = (
                 fixed_order_sum(jnp.where(use, norm_new, 0.0)),
@@ -336,6 +340,11 @@ def run_block(
             sums = (jnp.zeros((), dtype),) * 2
         return (both, new_free, clones), sums
 
+    def no_end(both, clones, k):
+        return both, clones, (jnp.zeros((), dtype), jnp.zeros((), bool))
+
+    close = end_interval if clones else no_end
+
     def interval(carry, j):
         """Steps j·r … j·r + r − 1 (unrolled), then the end of the interval: no conditional,
         so nothing is copied between the steps."""
@@ -344,7 +353,7 @@ def run_block(
             carry, pair = advance(carry, j * resample_every + i)
             sums.append(pair)
         both, free, clones = carry
-        both, clones, growth = end_interval(both, clones, j * resample_every + resample_every - 1)
+        both, clones, growth = close(both, clones, j * resample_every + resample_every - 1)
         return (both, free, clones), (growth, tuple(jnp.stack(v) for v in zip(*sums, strict=True)))
 
     def single(carry, k):
@@ -353,10 +362,7 @@ def run_block(
         that do not fall on interval ends."""
         carry, sums = advance(carry, k)
         both, free, clones = carry
-        no_end = lambda b, c, k: (b, c, (jnp.zeros((), dtype), jnp.zeros((), bool)))  # noqa: E731
-        both, clones, growth = jax.lax.cond(
-            (k + 1) % resample_every == 0, end_interval, no_end, both, clones, k
-        )
+        both, clones, growth = jax.lax.cond((k + 1) % resample_every == 0, close, no_end, both, clones, k)
         return (both, free, clones), (growth, tuple(v[None] for v in sums))
 
     def run_steps(carry, first, count: int):

@@ -37,6 +37,7 @@ def _run(
     schedule,
     save_every,
     forcing_free,
+    clones,
 ):
     valid = jnp.ones(x0.shape[:1], bool)
     return run_block(
@@ -52,6 +53,7 @@ def _run(
         schedule=schedule,
         save_every=save_every,
         forcing_free=forcing_free,
+        clones=clones,
     )
 
 
@@ -73,6 +75,7 @@ def simulate(
     burn_in: float = 0.25,
     sampling: str = "auto",
     model_options: dict | None = None,
+    clones: bool = True,
 ) -> xr.Dataset:
     """Simulate ``n_paths`` independent paths of ``model`` and return statistics over time.
 
@@ -101,6 +104,11 @@ def simulate(
     - `sampling`: discrete model only: ``"per_worker"``, ``"aggregate"`` (exact O(d) sampler of
       the workers' average) or ``"auto"``; the resolved choice is the ``sampling`` attribute.
     - `model_options`: extra keyword arguments for the model class.
+    - `clones`: run the clone population of the mean-square estimator beside the paths (the
+      default). It roughly doubles the state-dependent work of a step; with False only the
+      paths run and ``ms_growth_rate``, ``ms_growth_rate_se``, ``ms_ratio_mean`` and
+      ``ms_ratio_se`` are NaN (+inf where a path diverged), with a ``note`` attribute saying
+      why. Everything else is unchanged.
 
     **Returns:** an ``xarray.Dataset`` over coordinate ``time`` (t = kη; ``step`` holds k) with
     ``loss_mean``, ``loss_se``, ``grad_norm_sq_mean``, ``grad_norm_sq_se``,
@@ -132,6 +140,8 @@ def simulate(
     the_model = cast_floating(make_model(model, algorithm, problem, noise, **options), dtype)
     key = as_key(key, owner)
     window_start = int(burn_in * steps)
+    if not isinstance(clones, bool):
+        raise TypeError(f"{owner}: `clones` must be True or False, got {clones!r}.")
     stats, saves = _run(
         the_model,
         x,
@@ -143,7 +153,8 @@ def simulate(
         steps=steps,
         schedule=schedule,
         save_every=save_every,
-        forcing_free=separate_forcing(the_model),
+        forcing_free=clones and separate_forcing(the_model),
+        clones=clones,
     )
     accumulator = TaskAccumulator(1, window_start, dtype)
     accumulator.add(jax.tree_util.tree_map(lambda a: np.asarray(a)[None, None], stats))
@@ -172,10 +183,15 @@ def simulate(
         schedule=schedule,
         divergence_bound=bound,
         burn_in=burn_in,
+        clones=clones,
         dtype=str(dtype),
         **{**options, "sampling": getattr(the_model, "sampling", "n/a")},
     )
-    return describe_variables(xr.Dataset(data, coords=coords, attrs=attrs))
+    ds = describe_variables(xr.Dataset(data, coords=coords, attrs=attrs))
+    if not clones:
+        for name in ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se"):
+            ds[name].attrs["note"] = "not estimated: simulate(..., clones=False) runs no clone population"
+    return ds
 
 
 def as_key(key, owner):
