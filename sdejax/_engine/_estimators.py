@@ -7,8 +7,8 @@ of each task (one model, grid cell and learning rate) into the output variables:
 
 * ``ms_growth_rate`` (mean-square, per unit time): the mean of log W_j over the usable
   intervals that start at a step >= K0, of every block (population), divided by r η. The
-  log W_j of a population are
-  autocorrelated (the population remembers its recent resampling), so the standard error uses
+  log W_j of a population are autocorrelated (the population remembers its recent
+  resampling), so the standard error uses
   the long-run variance σ² = γ_0 + 2 Σ_{h>=1} γ_h of the series, estimated by Geyer's initial
   monotone sequence (Geyer 1992, the estimator behind MCMC effective sample sizes): the
   autocovariances γ_h are pooled over the blocks around the overall mean (so that a block's

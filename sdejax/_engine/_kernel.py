@@ -233,7 +233,7 @@ def run_block(
     pooled: bool = False,
     resample_every: int = RESAMPLE_EVERY,
     forcing_free: bool = False,
-    clones: bool = True,
+    with_clones: bool = True,
 ):
     """Run one block of paths and reduce it.
 
@@ -244,7 +244,7 @@ def run_block(
     host measures the mean-square one from the per-step values), `resampling_key`.
     Static: `steps`, `schedule` (k ↦ η_k), `save_every` (None: no statistics over time),
     `pooled` (also return the legacy pooled sums), `forcing_free` (the clones follow
-    ``model.without_forcing()``: see :func:`clone_model`), `clones` (False: no clone
+    ``model.without_forcing()``: see :func:`clone_model`), `with_clones` (False: no clone
     population, so no mean-square estimate; every ``usable`` is False).
 
     **Returns:** ``(BlockStats, saves)``; ``saves`` is a :class:`SaveInfo` of arrays over the
@@ -263,8 +263,8 @@ def run_block(
         offset = jax.vmap(model.position)(state) - center[None, :]
         return jnp.sum(offset * offset, axis=-1)
 
-    n_populations = 2 if clones else 1  # the free paths, and the clones unless switched off
-    step_both = _two_population_step(model, clone_model(model) if forcing_free and clones else None)
+    n_populations = 2 if with_clones else 1  # the free paths, and the clones unless switched off
+    step_both = _two_population_step(model, clone_model(model) if forcing_free and with_clones else None)
 
     init_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, _INIT_TAG)
     state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, x0, learning_rate)
@@ -337,13 +337,13 @@ def run_block(
                 fixed_order_sum(jnp.where(use, free.norm, 0.0)),
             )
         else:
-            sums = (jnp.zeros((), dtype),) * 2
+            sums = None
         return (both, new_free, clones), sums
 
     def no_end(both, clones, k):
         return both, clones, (jnp.zeros((), dtype), jnp.zeros((), bool))
 
-    close = end_interval if clones else no_end
+    close = end_interval if with_clones else no_end
 
     def interval(carry, j):
         """Steps j·r … j·r + r − 1 (unrolled), then the end of the interval: no conditional,
@@ -352,9 +352,10 @@ def run_block(
         for i in range(resample_every):
             carry, pair = advance(carry, j * resample_every + i)
             sums.append(pair)
+        sums = jtu.tree_map(lambda *v: jnp.stack(v), *sums)
         both, free, clones = carry
         both, clones, growth = close(both, clones, j * resample_every + resample_every - 1)
-        return (both, free, clones), (growth, tuple(jnp.stack(v) for v in zip(*sums, strict=True)))
+        return (both, free, clones), (growth, sums)
 
     def single(carry, k):
         """One step, closing the interval when k + 1 is a multiple of r (a conditional, whose
@@ -363,7 +364,7 @@ def run_block(
         carry, sums = advance(carry, k)
         both, free, clones = carry
         both, clones, growth = jax.lax.cond((k + 1) % resample_every == 0, close, no_end, both, clones, k)
-        return (both, free, clones), (growth, tuple(v[None] for v in sums))
+        return (both, free, clones), (growth, jtu.tree_map(lambda v: v[None], sums))
 
     def run_steps(carry, first, count: int):
         """``count`` steps from step ``first`` (traced). Returns the carry, the growth factors
@@ -406,7 +407,7 @@ def run_block(
         saves = jtu.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, infos)
     both, free, clones = carry
     log_growth, usable = growth
-    pooled_num, pooled_den = sums if pooled else (None, None)
+    pooled_num, pooled_den = sums if pooled else (None, None)  # sums is None unless pooled
 
     # Almost-sure exponent of each free path: (log‖x_last − x*‖² − log‖x_start − x*‖²) per unit
     # time, from K0 when the path was usable there, else from step 0 (a path that underflowed

@@ -53,7 +53,7 @@ def _run(
         schedule=schedule,
         save_every=save_every,
         forcing_free=forcing_free,
-        clones=clones,
+        with_clones=clones,
     )
 
 
