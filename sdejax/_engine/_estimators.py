@@ -1,18 +1,19 @@
 """Growth-rate estimators on the host: one implementation each, shared by ``simulate`` and
 ``stability_sweep`` (``docs/theory.md`` §7).
 
-The kernel returns, per block of paths, the clones' log W_j per resampling interval (r =
-``RESAMPLE_EVERY`` steps) and Chan statistics of the free paths; this module turns the blocks
+The kernel returns, per block of paths, each clone population's log W_j per resampling
+interval (r = ``RESAMPLE_EVERY`` steps) and Chan statistics of the free paths; this module turns the blocks
 of each task (one model, grid cell and learning rate) into the output variables:
 
 * ``ms_growth_rate`` (mean-square, per unit time): the mean of log W_j over the usable
-  intervals that start at a step >= K0, of every block (population), divided by r η. The
+  intervals that start at a step >= K0, of every population (a block holds up to 4), plus
+  the log-normal correction σ̂²/2 (:func:`log_normal_correction`), divided by r η. The
   log W_j of a population are autocorrelated (the population remembers its recent
   resampling), so the standard error uses
   the long-run variance σ² = γ_0 + 2 Σ_{h>=1} γ_h of the series, estimated by Geyer's initial
   monotone sequence (Geyer 1992, the estimator behind MCMC effective sample sizes): the
-  autocovariances γ_h are pooled over the blocks around the overall mean (so that a block's
-  offset counts as correlation), summed in pairs Γ_m = γ_{2m} + γ_{2m+1} while the pairs stay
+  autocovariances γ_h are pooled over the populations around the overall mean (so that a
+  population's offset counts as correlation), summed in pairs Γ_m = γ_{2m} + γ_{2m+1} while the pairs stay
   positive, each pair capped by the previous one; SE² = σ²/n over the n intervals used (then divided by r η).
 * ``as_growth_rate`` (almost-sure): the mean over free paths of each path's own exponent, with
   SE = sd/√n (the paths are independent).
@@ -72,6 +73,20 @@ def long_run_mean(series: list[np.ndarray]):
     return mean, math.sqrt(max(variance, 0.0) / n), n
 
 
+def log_normal_correction(se, count):
+    """σ²/2 per interval, σ² = n·SE² the long-run variance of one population's log W series
+    (0 where it is not finite).
+
+    The product of a population's factors W_j is an unbiased estimate of the growth of
+    E‖x − x*‖² over the window (the normalizing constant of a particle system), so the mean
+    of its logarithm is biased by −Var/2 (Jensen): −σ²/2 per interval, O(1/population). Adding
+    σ̂²/2 removes that bias to first order: on a rotated problem with Bernoulli compression,
+    4 populations of 1,000 clones read −0.87 SE without it and −0.12 SE with it (400 keys).
+    """
+    variance = np.asarray(se, float) ** 2 * np.asarray(count, float)
+    return np.where(np.isfinite(variance), variance / 2.0, 0.0)
+
+
 class TaskAccumulator:
     """The running statistics of a set of tasks (rows), fed block by block, in block order."""
 
@@ -87,15 +102,17 @@ class TaskAccumulator:
         self.pooled = None
 
     def add(self, stats):
-        """Add blocks: every leaf of ``stats`` has leading axes (tasks, blocks)."""
+        """Add blocks: every leaf of ``stats`` has leading axes (tasks, blocks); the clones'
+        ``log_growth``, ``usable`` and ``clones_blown`` have a trailing population axis."""
         log_growth = np.asarray(stats.log_growth, float)
         usable = np.asarray(stats.usable)
         n_tasks, n_blocks = usable.shape[:2]
         for b in range(n_blocks):
             for t in range(n_tasks):
-                use = _window(usable[t, b], self.window_start, self.interval)
-                self.series[t].append(log_growth[t, b][use])
-            self.blown |= np.asarray(stats.clones_blown)[:, b]
+                for g in range(usable.shape[-1]):
+                    use = _window(usable[t, b, :, g], self.window_start, self.interval)
+                    self.series[t].append(log_growth[t, b, :, g][use])
+            self.blown |= np.any(np.asarray(stats.clones_blown)[:, b], axis=-1)
             self.n_diverged += np.asarray(stats.n_diverged)[:, b]
             self.as_moments.add(*(np.asarray(v)[:, b] for v in (stats.as_count, stats.as_mean, stats.as_m2)))
             self.loss_moments.add(
@@ -114,6 +131,7 @@ class TaskAccumulator:
         per_interval, per_interval_se, count = (
             np.asarray(v) for v in zip(*map(long_run_mean, self.series), strict=True)
         )
+        per_interval = per_interval + log_normal_correction(per_interval_se, count)
         per_step, per_step_se = per_interval / self.interval, per_interval_se / self.interval
         undefined = np.where(self.blown | diverged, np.inf, np.nan)
         measured = count > 0

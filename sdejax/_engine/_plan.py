@@ -5,7 +5,8 @@
   their path keys (common random numbers), so one program runs them together: the model is
   vmapped over the unit's learning rates with the keys unbatched, and every random variate is
   drawn once per (path, step) for all of them;
-* **block**: ``path_block`` paths of a task, one population of the mean-square estimator;
+* **block**: ``path_block`` paths of a task, whose clones (up to 4 independent populations of the
+  mean-square estimator, ``clone_populations``) are resampled within the block;
 * **item**: one block of one unit, what a device runs; items run in vmapped batches of
   ``item_batch`` and are sharded over devices and processes;
 * **chunk**: a run of items that fits ``memory_budget``, the unit of progress and persistence.
@@ -22,8 +23,8 @@ import numpy as np
 
 from . import _config as cfg
 
-# Paths per block when not given: all n_paths form one population of the mean-square
-# estimator (its bias is O(1/population)), unless one learning rate's block would exceed this
+# Paths per block when not given: all n_paths form one block (up to 4 clone populations of the
+# mean-square estimator, whose bias grows as they shrink), unless one learning rate's block would exceed this
 # size; never fewer than _MIN_PATH_BLOCK paths.
 _BLOCK_TARGET_BYTES = 64 * 2**20
 _MIN_PATH_BLOCK = 256
@@ -61,7 +62,7 @@ def item_bytes(block: int, d: int, n_workers: int, steps: int, itemsize: int) ->
 def choose_path_block(
     path_block, n_paths: int, d: int, n_workers: int, steps: int, itemsize: int, owner: str
 ):
-    """Paths per block (one population): given, or all paths if one learning rate's block fits
+    """Paths per block: given, or all paths if one learning rate's block fits
     _BLOCK_TARGET_BYTES, else the largest count that fits (at least _MIN_PATH_BLOCK)."""
     if path_block is not None:
         cfg.check_counts(owner, path_block=path_block)

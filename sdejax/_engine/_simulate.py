@@ -20,7 +20,15 @@ from .._results._metadata import provenance
 from .._validation import cast_floating
 from . import _config as cfg
 from ._estimators import TaskAccumulator
-from ._kernel import path_keys, resample_key, run_block, save_steps, separate_forcing
+from ._kernel import (
+    clone_populations,
+    path_keys,
+    resample_key,
+    run_block,
+    save_steps,
+    scale_free_clones,
+    separate_forcing,
+)
 
 
 @eqx.filter_jit
@@ -38,7 +46,9 @@ def _run(
     save_every,
     forcing_free,
     clones,
+    scale_free,
 ):
+    """One block of every path (the free paths and, unless ``clones`` is False, the clones)."""
     valid = jnp.ones(x0.shape[:1], bool)
     return run_block(
         model,
@@ -54,6 +64,8 @@ def _run(
         save_every=save_every,
         forcing_free=forcing_free,
         with_clones=clones,
+        scale_free=scale_free,
+        populations=clone_populations(x0.shape[0]),
     )
 
 
@@ -116,8 +128,9 @@ def simulate(
     ``diverged_fraction``, ``loss_q10``, ``loss_median``, ``loss_q90`` (quantiles over all
     paths, a diverged path counting as +inf), and the scalars ``ms_growth_rate``,
     ``ms_growth_rate_se``, ``ms_ratio_mean``, ``ms_ratio_se``, ``as_growth_rate``,
-    ``as_growth_rate_se`` (``docs/theory.md`` §7; the n_paths paths form one population of
-    the mean-square estimator), with CF ``long_name`` and ``units``. When every path has
+    ``as_growth_rate_se`` (``docs/theory.md`` §7; the n_paths clones form
+    min(4, max(1, n_paths // 1000)) populations of the mean-square estimator), with CF
+    ``long_name`` and ``units``. When every path has
     diverged the means are +inf, never NaN.
 
     ```python
@@ -155,6 +168,7 @@ def simulate(
         save_every=save_every,
         forcing_free=clones and separate_forcing(the_model),
         clones=clones,
+        scale_free=clones and scale_free_clones(the_model),
     )
     accumulator = TaskAccumulator(1, window_start, dtype)
     accumulator.add(jax.tree_util.tree_map(lambda a: np.asarray(a)[None, None], stats))

@@ -35,7 +35,7 @@ from .._results._persist import load_matching, write_atomic
 from .._validation import cast_floating
 from ._estimators import TaskAccumulator
 from ._grid import stack_params
-from ._kernel import resample_key, run_block, separate_forcing
+from ._kernel import clone_populations, resample_key, run_block, scale_free_clones, separate_forcing
 from ._setup import SweepSetup, attributes, prepare
 from ._sharding import AXIS, broadcast_from_first, put_replicated, put_sharded, to_host
 
@@ -68,6 +68,7 @@ class _Program(NamedTuple):
     item_batch: int
     pooled: bool
     forcing_free: bool = False
+    scale_free: bool = False
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -105,6 +106,8 @@ def _run_items(
                     schedule=program.schedule,
                     pooled=program.pooled,
                     forcing_free=program.forcing_free,
+                    scale_free=program.scale_free,
+                    populations=clone_populations(program.block),
                 )
                 return stats
 
@@ -156,14 +159,16 @@ def stability_sweep(
     are reduced on the fly (``docs/theory.md`` §7):
 
     * ``ms_growth_rate``: the **mean-square** growth rate per unit time t = kη,
-      lim (1/t) log E‖x_k − x*‖², estimated by population dynamics: beside the free paths, a
-      population of ``path_block`` clones moves with the same random variates; every 2 steps
-      each clone's growth ‖x_{k+2} − x*‖²/‖x_k − x*‖² is measured, the interval's growth factor
-      W is their mean, and the clones are resampled in proportion to their growths. The rate is
-      the mean of log W over the intervals that start at k >= burn_in·steps, divided by 2η.
-      Consistent on any problem (anisotropic, rotated, heterogeneous workers); its bias is
-      O(1/path_block), and the clones need a few multiples of 1/(η λ_min) steps to forget
-      their start. ``ms_growth_rate_se`` is the long-run standard
+      lim (1/t) log E‖x_k − x*‖², estimated by population dynamics: beside the free paths,
+      clones move with the same random variates, in min(4, max(1, path_block // 1000))
+      independent populations per block; every 2 steps each clone's growth
+      ‖x_{k+2} − x*‖²/‖x_k − x*‖² is measured, a population's growth factor W is their mean,
+      and its clones are resampled in proportion to their growths (and, where the dynamics are
+      scale-free, rescaled to unit distance from x*). The rate is the mean of log W over the
+      intervals that start at k >= burn_in·steps, plus the log-normal correction σ̂²/2 for the
+      bias of a logarithm, divided by 2η. Consistent on any problem (anisotropic, rotated,
+      heterogeneous workers); its remaining bias is O(1/population²), and the clones need a
+      few multiples of 1/(η λ_min) steps to forget their start. ``ms_growth_rate_se`` is the long-run standard
       error of that mean (Geyer's initial monotone sequence over the pooled autocovariances).
       Where additive noise or heterogeneous minimizers force the dynamics and the algorithm
       separates that forcing (DCSGD, DSGD), the clones follow ``model.without_forcing()``: the
@@ -203,9 +208,9 @@ def stability_sweep(
     - `memory_budget`: bytes of device memory per device for one chunk (default 512 MiB). Work is
       cut into chunks of whole tasks (or, when one task's paths do not fit, of path blocks).
       The result does not depend on it: bitwise the same for any budget.
-    - `path_block`: paths per block: the population of the mean-square estimator, whose paths
-      are resampled together (a block is never split over devices or chunks). Default: all
-      ``n_paths`` in one population (the estimator's bias is O(1/population)), unless one
+    - `path_block`: paths per block, whose clones are resampled within the block in
+      min(4, max(1, path_block // 1000)) populations (a block is never split over devices or
+      chunks). Default: all ``n_paths`` in one block, unless one
       learning rate's block would need more than 64 MiB, then the largest block that fits
       (at least 256 paths). Part of the configuration: changing it changes the numbers; the
       chosen value is the ``path_block`` attribute.
@@ -306,10 +311,12 @@ def _run(setup: SweepSetup, results, *, schedule, pooled, out, progress, callbac
         if chunk.group not in tables:
             rows = plan.n_blocks * plan.block
             tables[chunk.group] = _group_inputs(group, setup.starts, setup.bounds, rows, dtype, mesh)
-            # The clones drop the forcing for the whole group or not at all (decided once, on
-            # the host, from the group's concrete values).
-            forcing_free = separate_forcing(eqx.combine(tables[chunk.group][0], group.static))
-            programs[chunk.group] = program._replace(forcing_free=forcing_free)
+            # The clones drop the forcing, and are rescaled, for the whole group or not at all
+            # (decided once, on the host, from declarations and the group's concrete values).
+            group_model = eqx.combine(tables[chunk.group][0], group.static)
+            programs[chunk.group] = program._replace(
+                forcing_free=separate_forcing(group_model), scale_free=scale_free_clones(group_model)
+            )
         stacked, x0_table, cell_bounds, cell_rows = tables[chunk.group]
         item_row, item_lr, item_offset, n_items = plan.items(chunk, cell_rows)
         params = jax.tree_util.tree_map(lambda leaf, rows=item_row: leaf[rows], stacked)

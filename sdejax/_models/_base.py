@@ -22,7 +22,10 @@ class AbstractModel(eqx.Module):
     * ``init(key, x0, learning_rate) -> state``: the state at x0 (default: x0 itself);
     * ``step(key, state, learning_rate, multiplier) -> state``: one discrete iteration, or SDE
       time η = ``learning_rate``, with schedule value η_k = ``multiplier``;
-    * ``position(state) -> x``: the position (default: the state itself).
+    * ``position(state) -> x``: the position (default: the state itself);
+    * ``keeps_scale``: whether the step commutes with scaling about x* whenever its drift and
+      noise do (a property of the scheme: True for the discrete model and for the SDE models
+      on fixed steps with the built-in corrections; False by default).
 
     Every model of one (algorithm, problem, noise) triple is derived from those same values.
     """
@@ -45,6 +48,30 @@ class AbstractModel(eqx.Module):
     def position(self, state: PyTree) -> Float[Array, " d"]:
         """The position x of a path's state."""
         return state
+
+    @property
+    def keeps_scale(self) -> bool:
+        return False
+
+    def is_scale_free(self) -> bool:
+        """Whether the dynamics are positively homogeneous of degree 1 about x*: with the same
+        random variates, the path from x* + c(x0 − x*) is x* + c(path from x0 − x*) for every
+        c > 0, and the state is the position.
+
+        Declared by the components, never inferred from values: the scheme ``keeps_scale``, the
+        algorithm is stateless and ``separates_forcing`` (a positively homogeneous update), the
+        problem's ``gradient_is_linear`` and the noise's ``scale_is_homogeneous``. It describes
+        the dynamics without forcing (``without_forcing()``); the mean-square estimator then
+        rescales its clones to unit distance after each resampling, which changes no growth
+        factor but keeps them inside the floating-point range (``docs/theory.md`` §7).
+        """
+        return bool(
+            self.keeps_scale
+            and self.algorithm.is_stateless
+            and self.algorithm.separates_forcing
+            and self.problem.gradient_is_linear
+            and self.noise.scale_is_homogeneous
+        )
 
     # ----------------------------------------------------------------- forcing
     def has_forcing(self) -> bool:

@@ -57,6 +57,7 @@ class DiscreteModel(AbstractModel):
     sampling: str = eqx.field(static=True)
     name: ClassVar[str] = "discrete"
     is_reconstructed: ClassVar[bool] = False
+    keeps_scale: ClassVar[bool] = True
 
     def __init__(self, algorithm, problem, noise, sampling: str = "auto"):
         self.algorithm = algorithm

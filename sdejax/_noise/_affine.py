@@ -30,6 +30,7 @@ class AffineGaussianNoise(AbstractNoise):
     sigma1: Float[Array, "..."]
     additive_fields: ClassVar[tuple[str, ...]] = ("sigma0",)
     is_additive: ClassVar[bool] = False
+    scale_is_homogeneous: ClassVar[bool] = True
 
     def __init__(self, sigma0=0.0, sigma1=0.0):
         for name, value in (("sigma0", sigma0), ("sigma1", sigma1)):

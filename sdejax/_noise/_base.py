@@ -10,7 +10,7 @@ covariances for the SDE models) is derived here once.
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -46,10 +46,14 @@ class AbstractNoise(eqx.Module):
     - ``additive_fields``: the fields that scale the part of the noise that does not grow with
       the gradient (σ0, σ, the Student-t scale). ``without_additive_part()`` sets them to 0: what
       is left is the homogeneous part that the mean-square growth rate is about
-      (``docs/theory.md`` §7).
+      (``docs/theory.md`` §7);
+    - ``scale_is_homogeneous``: with the additive part removed, the scale is positively
+      homogeneous of degree 1 in the gradient, s_i(c ∇f) = c s_i(∇f) for c > 0 (False unless
+      declared; purely additive noise declares True: nothing is left).
     """
 
     is_additive: eqx.AbstractClassVar[bool]
+    scale_is_homogeneous: ClassVar[bool] = False
     additive_fields: eqx.AbstractClassVar[tuple[str, ...]]
 
     def without_additive_part(self) -> AbstractNoise:

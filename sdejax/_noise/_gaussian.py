@@ -26,6 +26,7 @@ class GaussianNoise(AbstractNoise):
     sigma: Float[Array, "..."]
     additive_fields: ClassVar[tuple[str, ...]] = ("sigma",)
     is_additive: ClassVar[bool] = True
+    scale_is_homogeneous: ClassVar[bool] = True
 
     def __init__(self, sigma):
         check_worker_shape("sigma", sigma, "GaussianNoise")

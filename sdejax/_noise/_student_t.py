@@ -42,6 +42,7 @@ class StudentTNoise(AbstractNoise):
     integer_df: int | None = eqx.field(static=True)
     additive_fields: ClassVar[tuple[str, ...]] = ("scale",)
     is_additive: ClassVar[bool] = True
+    scale_is_homogeneous: ClassVar[bool] = True
 
     def __init__(self, df, scale=1.0):
         check_worker_shape("df", df, "StudentTNoise")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -26,6 +27,10 @@ class AbstractProblem(eqx.Module):
     """
 
     dim: eqx.AbstractVar[int]
+    # Every worker's gradient is linear in x − x* once ``without_heterogeneity()`` is applied:
+    # ∇f_i(x* + c v) = c ∇f_i(x* + v) for c > 0 (a quadratic). Declared, never inferred; with
+    # it the mean-square estimator may rescale its clones (``AbstractModel.is_scale_free``).
+    gradient_is_linear: ClassVar[bool] = False
 
     @abc.abstractmethod
     def loss(self, x: Float[Array, " d"]) -> Float[Array, ""]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -44,6 +46,7 @@ class Quadratic(AbstractProblem):
     shifts: Float[Array, "n d"] | None
     basis: Float[Array, "d d"] | None
     dim: int = eqx.field(static=True)
+    gradient_is_linear: ClassVar[bool] = True
 
     def __init__(self, eigenvalues, shifts=None, basis=None):
         shape = np.shape(eigenvalues)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 
@@ -43,6 +44,13 @@ class AbstractSDEModel(AbstractModel):
     def is_reconstructed(self) -> bool:
         """True when the drift uses a [reconstructed] correction (DSignSGD corrected/sme2)."""
         return self.correction is not None and self.coefficients.is_reconstructed
+
+    @property
+    def keeps_scale(self) -> bool:
+        """Fixed steps (an adaptive controller's tolerances are absolute) and a correction that
+        declares ``keeps_scale`` (the built-in J_b b does; an arbitrary callable is not trusted)."""
+        fixed = self.stepsize_controller is None or isinstance(self.stepsize_controller, diffrax.ConstantStepSize)
+        return fixed and (self.correction is None or bool(getattr(self.correction, "keeps_scale", False)))
 
     def drift(self, x, learning_rate, multiplier):
         """η_t b(x) + η η_t² c(x)."""

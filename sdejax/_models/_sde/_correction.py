@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 
@@ -19,6 +21,8 @@ class CurvatureCorrection(eqx.Module):
     """
 
     coefficient: float = eqx.field(static=True)
+    # J_b b is homogeneous of degree 1 wherever b is (the model's ``keeps_scale``).
+    keeps_scale: ClassVar[bool] = True
 
     def __call__(self, coefficients, x):
         b = coefficients.drift(x)
