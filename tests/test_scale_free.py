@@ -70,9 +70,7 @@ def test_forced_models_rescale_their_unforced_clones():
 
 
 NOT_SCALE_FREE = [
-    pytest.param(
-        "discrete", sdejax.DSignSGD(2), sdejax.Quadratic(EIGENVALUES), {}, id="sign-update"
-    ),
+    pytest.param("discrete", sdejax.DSignSGD(2), sdejax.Quadratic(EIGENVALUES), {}, id="sign-update"),
     pytest.param(
         "discrete",
         sdejax.NormalizedDCSGD(sdejax.RandK(2), 2),
@@ -140,6 +138,8 @@ def test_rescaled_clones_never_overflow():
     assert bool(np.any(results[False].clones_blown))
 
 
-@pytest.mark.parametrize(("block", "expected"), [(1, 1), (999, 1), (2000, 2), (3999, 3), (4000, 4), (10**6, 4)])
+@pytest.mark.parametrize(
+    ("block", "expected"), [(1, 1), (999, 1), (2000, 2), (3999, 3), (4000, 4), (10**6, 4)]
+)
 def test_clone_populations(block, expected):
     assert clone_populations(block) == expected

@@ -17,6 +17,10 @@ side, driven by the same random variates (path p of each uses the keys of path p
   anisotropic problems (the old pooled ratio Σ‖x_{k+1}‖²/Σ‖x_k‖² did). This is the same
   estimator as multiplying importance weights step by step and resampling every interval, in
   fewer operations: between resamplings a clone costs one model step and nothing else.
+  A block's clones form up to 4 independent populations (:func:`clone_populations`), and
+  where the dynamics they follow are scale-free each resampled clone is rescaled to unit
+  distance from x* (:func:`scale_free_clones`), so that no lineage leaves the floating-point
+  range.
 
 Both populations live in one carry with the population axis outermost, (2, P, …), and are
 stepped by one vmapped call whose keys are not batched over that axis, so every random variate
@@ -25,7 +29,7 @@ tree (``fixed_order_sum``) so that a block's numbers depend only on its inputs, 
 blocks are grouped.
 
 Longer than the 300-line guideline because it is one concept: :func:`run_block` is a single
-traced function of about 180 lines whose scan body steps the free paths and the clones in one
+traced function of about 200 lines whose scan body steps the free paths and the clones in one
 vmapped call over a shared carry, which a split would cut apart.
 """
 
@@ -282,8 +286,8 @@ def run_block(
     dtype = x0.dtype
     learning_rate = jnp.asarray(learning_rate, dtype)
     window_start = jnp.asarray(window_start, jnp.int32)
-    floor = usable_floor(dtype)
     center = model.problem.minimizer().astype(dtype)
+    floor = usable_floor(dtype, center)
     n_paths = x0.shape[0]
     n_valid = jnp.sum(valid.astype(jnp.int32))
     index = jnp.arange(n_paths)

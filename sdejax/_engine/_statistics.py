@@ -36,12 +36,24 @@ def masked_moments(values, mask):
     return count, mean, m2
 
 
-def usable_floor(dtype) -> float:
-    """Smallest ‖x − x*‖² a one-step growth factor may divide by: tiny/eps of the dtype.
+# Below (PRECISION_MARGIN · eps · ‖x*‖)², ‖x − x*‖² measures rounding, not the dynamics.
+PRECISION_MARGIN = 1e3
 
-    Above it, the next state stays in the normal range unless the step contracts ‖x‖² by
-    more than 1/eps, so a factor is not ruined by underflow (a fast-converging state otherwise
-    yields spurious zero factors on the step where it flushes to 0).
+
+def usable_floor(dtype, center=None):
+    """Smallest ‖x − x*‖² a growth factor may divide by (and a path's exponent may end at).
+
+    tiny/eps of the dtype: above it, the next state stays in the normal range unless the step
+    contracts ‖x‖² by more than 1/eps, so a factor is not ruined by underflow (a
+    fast-converging state otherwise yields spurious zero factors on the step where it flushes
+    to 0). With ``center`` (x*, possibly traced), at least (1e3 · eps · ‖x*‖)²: a path that
+    converges to a minimizer away from the origin stops resolving its distance there, since
+    x − x* then holds rounding errors of order eps · |x*| per coordinate (amplified by the
+    step's own rounding), and the ratios of those are noise, not growth.
     """
     info = np.finfo(dtype)
-    return float(info.tiny / info.eps)
+    base = float(info.tiny / info.eps)
+    if center is None:
+        return base
+    scale = (PRECISION_MARGIN * float(info.eps)) ** 2
+    return jnp.maximum(base, scale * jnp.sum(center * center))

@@ -49,7 +49,8 @@ class AbstractSDEModel(AbstractModel):
     def keeps_scale(self) -> bool:
         """Fixed steps (an adaptive controller's tolerances are absolute) and a correction that
         declares ``keeps_scale`` (the built-in J_b b does; an arbitrary callable is not trusted)."""
-        fixed = self.stepsize_controller is None or isinstance(self.stepsize_controller, diffrax.ConstantStepSize)
+        controller = self.stepsize_controller
+        fixed = controller is None or isinstance(controller, diffrax.ConstantStepSize)
         return fixed and (self.correction is None or bool(getattr(self.correction, "keeps_scale", False)))
 
     def drift(self, x, learning_rate, multiplier):
