@@ -346,6 +346,7 @@ def run_block(
         parent = (local + (jnp.arange(populations) * size)[:, None]).reshape(-1)[:n_paths]
         parent = jnp.where(ok[group] & valid, parent, index)
         start = norm[parent]
+        move = lambda picked: picked  # noqa: E731
         if scale_free:
             # Only a clone's direction matters: rescale it to unit distance from x*. No growth
             # factor changes, but no lineage can drift out of the floating-point range (their
@@ -353,13 +354,9 @@ def run_block(
             # rotated problem with Bernoulli compression). The state is the position.
             rescale = ok[group] & (start > 0) & jnp.isfinite(start)
             shrink = jnp.where(rescale, jax.lax.rsqrt(jnp.where(rescale, start, 1.0)), 1.0)
-            both = jtu.tree_map(
-                lambda a: a.at[1].set(center[None, :] + shrink[:, None] * (a[1][parent] - center[None, :])),
-                both,
-            )
+            move = lambda picked: center[None, :] + shrink[:, None] * (picked - center[None, :])  # noqa: E731
             start = jnp.where(rescale, jnp.ones_like(start), start)
-        else:
-            both = jtu.tree_map(lambda a: a.at[1].set(a[1][parent]), both)
+        both = jtu.tree_map(lambda a: a.at[1].set(move(a[1][parent])), both)
         return both, _Clones(start, clones.blown | overflow), (log_growth, usable)
 
     def advance(carry, k):

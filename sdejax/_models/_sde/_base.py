@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 
@@ -13,7 +12,7 @@ from ..._noise import AbstractNoise
 from ..._problems import AbstractProblem
 from .._base import AbstractModel
 from ._coefficients import AbstractSDECoefficients
-from ._integrate import solve_interval
+from ._integrate import is_fixed_step, solve_interval
 
 
 class AbstractSDEModel(AbstractModel):
@@ -49,9 +48,9 @@ class AbstractSDEModel(AbstractModel):
     def keeps_scale(self) -> bool:
         """Fixed steps (an adaptive controller's tolerances are absolute) and a correction that
         declares ``keeps_scale`` (the built-in J_b b does; an arbitrary callable is not trusted)."""
-        controller = self.stepsize_controller
-        fixed = controller is None or isinstance(controller, diffrax.ConstantStepSize)
-        return fixed and (self.correction is None or bool(getattr(self.correction, "keeps_scale", False)))
+        return is_fixed_step(self.stepsize_controller) and (
+            self.correction is None or bool(getattr(self.correction, "keeps_scale", False))
+        )
 
     def drift(self, x, learning_rate, multiplier):
         """η_t b(x) + η η_t² c(x)."""

@@ -42,11 +42,15 @@ def resolve_solver(solver, coefficients, dim: int, owner: str):
     return diffrax.ItoMilstein()
 
 
+def is_fixed_step(stepsize_controller) -> bool:
+    """Whether a controller takes fixed steps (None, the default, or ``ConstantStepSize``)."""
+    return isinstance(stepsize_controller, (diffrax.ConstantStepSize, type(None)))
+
+
 def check_brownian(brownian, stepsize_controller, owner: str):
     if brownian not in _BROWNIAN:
         raise ValueError(f"{owner}: `brownian` must be one of {_BROWNIAN}, got {brownian!r}.")
-    adaptive = not isinstance(stepsize_controller, (diffrax.ConstantStepSize, type(None)))
-    if adaptive and brownian != "virtual_tree":
+    if not is_fixed_step(stepsize_controller) and brownian != "virtual_tree":
         raise ValueError(
             f"{owner}: an adaptive `stepsize_controller` needs brownian='virtual_tree' "
             f"(the {brownian!r} path is valid for fixed steps only)."
