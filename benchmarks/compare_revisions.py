@@ -1,6 +1,6 @@
 """sdejax against an earlier revision of itself, in the same run: is a change slower?
 
-    python benchmarks/compare_revisions.py --base d0fae89                 # W4, W1, W1b, W2, W5
+    python benchmarks/compare_revisions.py --base d0fae89                 # W4, W1, W1b, W2, W5, W3
     python benchmarks/compare_revisions.py --base d0fae89 --workloads W4 --repeats 5
 
 The base revision's ``sdejax`` package is exported with ``git archive`` into a temporary folder;
@@ -10,7 +10,8 @@ Each subprocess runs the workload once to compile, then times ``--inner`` calls;
 time is the median over the ``--repeats`` subprocesses of each side. Only sdejax's own rows are
 timed (the peers do not change between revisions): W4 is the whole stability map of
 benchmarks/README.md (64 η × 16 p × 256 paths × 500 steps), W1/W1b/W2 a ``simulate`` of 4,096
-paths × 1,000 steps (W1b: 20 steps, per-worker), W5 W1 with N = 512.
+paths × 1,000 steps (W1b: 20 steps, per-worker), W5 W1 with N = 512, W3 the corrected SDE
+(``simulate(model="corrected")``, 4,096 paths × 1,000 Euler substeps).
 
 Results go to stdout as a markdown table and, with ``--out``, to a JSON file.
 """
@@ -56,6 +57,9 @@ CHILD = textwrap.dedent(
         paths, steps = 64 * 16 * 256, 500
     elif workload == "W5":
         run, paths, steps = simulate(replace(W1, n_workers=512), 4096, 1000), 4096, 1000
+    elif workload == "W3":
+        import sde
+        run, paths, steps = sde.sdejax_corrected(sde.W3, 4096, 1000), 4096, 1000
     else:
         spec = {"W1": W1, "W1b": W1B, "W2": W2}[workload]
         steps = 20 if workload == "W1b" else 1000
@@ -95,7 +99,7 @@ def time_once(package_root: Path, workload: str, inner: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", required=True, help="git revision to compare against")
-    parser.add_argument("--workloads", default="W4,W1,W1b,W2,W5")
+    parser.add_argument("--workloads", default="W4,W1,W1b,W2,W5,W3")
     parser.add_argument("--repeats", type=int, default=3, help="subprocesses per side")
     parser.add_argument("--inner", type=int, default=2, help="timed calls per subprocess (min taken)")
     parser.add_argument("--out", help="JSON file for the raw numbers")

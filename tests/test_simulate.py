@@ -334,10 +334,11 @@ def test_loss_quantiles_count_diverged_paths_as_inf():
 
 
 def test_without_clones_the_paths_are_unchanged_and_the_mean_square_rate_says_why():
-    """simulate(clones=False) runs the free paths only: every statistic of the paths is
-    bitwise the same as with the clone population beside them (the same keys, the same
-    arithmetic), on an anisotropic, heterogeneous, forced problem; the mean-square outputs are
-    NaN with a note, never a silent number; a non-bool is refused by name."""
+    """simulate(clones=False) runs the free paths only, and clones=C runs C clones beside the
+    first C paths: every statistic of the paths is bitwise the same whatever the clone
+    population (the same keys, the same arithmetic), on an anisotropic, heterogeneous, forced
+    problem; the mean-square outputs are NaN with a note, never a silent number, without
+    clones; a bad count or a non-bool is refused by name."""
     common = dict(
         algorithm=sdejax.DCSGD(sdejax.BernoulliSparsifier(0.3), 4),
         problem=sdejax.Quadratic(
@@ -353,11 +354,36 @@ def test_without_clones_the_paths_are_unchanged_and_the_mean_square_rate_says_wh
     )
     with_clones = sdejax.simulate(**common)
     without = sdejax.simulate(**common, clones=False)
-    for name in ("loss_mean", "loss_se", "x_norm_sq_mean", "loss_median", "diverged_fraction"):
-        np.testing.assert_array_equal(without[name].values, with_clones[name].values, err_msg=name)
-    assert float(without.as_growth_rate) == float(with_clones.as_growth_rate)
+    some = sdejax.simulate(**common, clones=20)
+    assert (with_clones.attrs["clones"], without.attrs["clones"], some.attrs["clones"]) == (64, 0, 20)
+    for other in (without, some):
+        for name in ("loss_mean", "loss_se", "x_norm_sq_mean", "loss_median", "diverged_fraction"):
+            np.testing.assert_array_equal(other[name].values, with_clones[name].values, err_msg=name)
+        assert float(other.as_growth_rate) == float(with_clones.as_growth_rate)
     assert np.isfinite(float(with_clones.ms_growth_rate))
+    assert np.isfinite(float(some.ms_growth_rate))
+    assert float(some.ms_growth_rate) != float(with_clones.ms_growth_rate)
     assert np.isnan(float(without.ms_growth_rate))
     assert "clones=False" in without.ms_growth_rate.attrs["note"]
     with pytest.raises(TypeError, match="clones"):
         sdejax.simulate(**common, clones="no")
+    for bad in (0, 65, -3):
+        with pytest.raises(
+            ValueError, match=r"`clones` must be True, False or a count in \[1, n_paths = 64\]"
+        ):
+            sdejax.simulate(**common, clones=bad)
+
+
+def test_default_clone_population():
+    """simulate's default population: every path up to 512, then max(512, n_paths // 8)."""
+    from sdejax._engine._simulate import default_clones
+
+    assert [default_clones(n) for n in (1, 100, 512, 513, 4096, 4104, 40_000)] == [
+        1,
+        100,
+        512,
+        512,
+        512,
+        513,
+        5000,
+    ]

@@ -362,7 +362,7 @@ def _simulation_info(ds, path) -> str:
         "configuration",
     ]
     rows = [(k, show_repr(attrs[k])) for k in ("algorithm", "problem", "noise") if k in attrs]
-    for key in ("schedule", "burn_in", "divergence_bound", "sampling"):
+    for key in ("schedule", "burn_in", "divergence_bound", "sampling", "clones"):
         if key in attrs:
             value = attrs[key]
             rows.append((key, f"{value:.0%} of the steps" if key == "burn_in" else _number(value)))

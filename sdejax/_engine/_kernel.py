@@ -22,9 +22,12 @@ side, driven by the same random variates (path p of each uses the keys of path p
   distance from x* (:func:`scale_free_clones`), so that no lineage leaves the floating-point
   range.
 
-Both populations live in one carry with the population axis outermost, (2, P, …), and are
-stepped by one vmapped call whose keys are not batched over that axis, so every random variate
-is drawn once for both. Memory is O(paths × state). Sums over paths run over a fixed binary
+A block runs C <= P clones (``n_clones``: all P in ``stability_sweep``, by default
+min(P, max(512, P/8)) in ``simulate``). The first C free paths and the clones live in one
+array with the population axis outermost, (2, C, …), stepped by one vmapped call whose keys
+are not batched over that axis, so every random variate is drawn once for both; the other
+P − C free paths (the tail) are stepped by a second call of the same form. A path's numbers
+are the same in either part. Memory is O(paths × state). Sums over paths run over a fixed binary
 tree (``fixed_order_sum``) so that a block's numbers depend only on its inputs, never on how
 blocks are grouped.
 
@@ -260,7 +263,7 @@ def run_block(
     pooled: bool = False,
     resample_every: int = RESAMPLE_EVERY,
     forcing_free: bool = False,
-    with_clones: bool = True,
+    n_clones: int | None = None,
     scale_free: bool = False,
     populations: int = 1,
 ):
@@ -273,11 +276,12 @@ def run_block(
     host measures the mean-square one from the per-step values), `resampling_key`.
     Static: `steps`, `schedule` (k ↦ η_k), `save_every` (None: no statistics over time),
     `pooled` (also return the legacy pooled sums), `forcing_free` (the clones follow
-    ``model.without_forcing()``: see :func:`clone_model`), `with_clones` (False: no clone
-    population, so no mean-square estimate; every ``usable`` is False), `scale_free` (the
+    ``model.without_forcing()``: see :func:`clone_model`), `n_clones` C (the clones move with
+    the variates of the first C paths; None: every path, 0: no clone population, so no
+    mean-square estimate and every ``usable`` is False), `scale_free` (the
     clones' dynamics are positively homogeneous about x*: see :func:`scale_free_clones`; each
     resampled clone is rescaled to ‖x − x*‖ = 1), `populations` G (the block's clones form G
-    independent populations of ⌈P/G⌉ consecutive clones, each resampled on its own: see
+    independent populations of ⌈C/G⌉ consecutive clones, each resampled on its own: see
     :func:`clone_populations`).
 
     **Returns:** ``(BlockStats, saves)``; ``saves`` is a :class:`SaveInfo` of arrays over the
@@ -289,62 +293,112 @@ def run_block(
     center = model.problem.minimizer().astype(dtype)
     floor = usable_floor(dtype, center)
     n_paths = x0.shape[0]
-    n_valid = jnp.sum(valid.astype(jnp.int32))
-    index = jnp.arange(n_paths)
+    n_clones = n_paths if n_clones is None else int(n_clones)
+    if not 0 <= n_clones <= n_paths:
+        raise ValueError(
+            f"run_block: `n_clones` must be in [0, {n_paths}] (the block's paths), got {n_clones}."
+        )
+    # The first C paths and the clones, stacked as (2, C, …), move in one call whose keys are
+    # not mapped over the population axis; the other P − C paths (the tail) in a second call.
+    head_count, tail_count = n_clones, n_paths - n_clones
+
+    def split(a):
+        """(first C, last P − C) along the path axis; None for an empty part."""
+        head = (a if not tail_count else a[:head_count]) if head_count else None
+        return head, (a if not head_count else a[head_count:]) if tail_count else None
+
+    def split_tree(tree):
+        parts = [split(a) for a in jtu.tree_leaves(tree)]
+        structure = jtu.tree_structure(tree)
+        head = jtu.tree_unflatten(structure, [h for h, _ in parts]) if head_count else None
+        tail = jtu.tree_unflatten(structure, [t for _, t in parts]) if tail_count else None
+        return head, tail
+
+    def join(head, tail):
+        """Concatenate the free paths' pieces along the path axis (one piece: as it is)."""
+        pieces = [piece for piece in (head, tail) if piece is not None]
+        return pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
+
     # The clone populations: G rows of S consecutive clones (the valid paths are a prefix).
-    size = -(-n_paths // populations)
+    clone_valid = split(valid)[0] if head_count else valid[:0]
+    n_valid_clones = jnp.sum(clone_valid.astype(jnp.int32))
+    index = jnp.arange(n_clones)
+    size = max(1, -(-n_clones // populations))
     padded = populations * size
     group = index // size
-    members = jnp.clip(n_valid - jnp.arange(populations) * size, 0, size)
+    members = jnp.clip(n_valid_clones - jnp.arange(populations) * size, 0, size)
 
     def distance(state):
         offset = jax.vmap(model.position)(state) - center[None, :]
         return jnp.sum(offset * offset, axis=-1)
 
-    n_populations = 2 if with_clones else 1  # the free paths, and the clones unless switched off
-    step_both = _two_population_step(model, clone_model(model) if forcing_free and with_clones else None)
+    def free_positions(parts):
+        head, tail = parts
+        return join(
+            None if head is None else jax.vmap(model.position)(_take(head, 0)),
+            None if tail is None else jax.vmap(model.position)(tail),
+        )
+
+    def free_distances(parts):
+        head, tail = parts
+        return join(
+            None if head is None else distance(_take(head, 0)), None if tail is None else distance(tail)
+        )
+
+    step_head = _two_population_step(model, clone_model(model) if forcing_free and head_count else None)
+    # The tail through the same population-mapped step (a population of one), so that a path's
+    # arithmetic, and so its numbers, are the same in the head and in the tail.
+    step_population = _two_population_step(model, None)
+
+    def step_tail(keys, tail, learning_rate, multiplier):
+        return _take(
+            step_population(keys, jtu.tree_map(lambda a: a[None], tail), learning_rate, multiplier), 0
+        )
 
     init_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, _INIT_TAG)
     state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, x0, learning_rate)
     norm0 = distance(state0)
     zeros = jnp.zeros_like(norm0)
     free0 = _Free(norm0, valid & ~jnp.isfinite(norm0), zeros, norm0, jnp.zeros(n_paths, jnp.int32))
-    clone_state0, clone_norm0 = state0, norm0
-    if forcing_free:
+    free_head0, tail0 = split_tree(state0)
+    clone_state0, clone_norm0 = free_head0, split(norm0)[0] if head_count else norm0[:0]
+    if forcing_free and head_count:
         # The unforced dynamics are scale-free but stay put at x*: paths that start there (an
         # x0 at the minimizer, to measure a stationary level) give their clones x* + (1, …, 1).
-        at_center = (norm0 < floor)[:, None]
-        start = jnp.where(at_center, center[None, :] + jnp.ones_like(x0), x0)
-        clone_state0 = jax.vmap(model.init, in_axes=(0, 0, None))(init_keys, start, learning_rate)
+        head_x0 = split(x0)[0]
+        at_center = (clone_norm0 < floor)[:, None]
+        start = jnp.where(at_center, center[None, :] + jnp.ones_like(head_x0), head_x0)
+        clone_state0 = jax.vmap(model.init, in_axes=(0, 0, None))(split(init_keys)[0], start, learning_rate)
         clone_norm0 = distance(clone_state0)
-    # The population axis holds the free paths and, unless ``clones`` is False, the clones.
-    both0 = jtu.tree_map(lambda a, b: jnp.stack([a, b][:n_populations]), state0, clone_state0)
+    # The population axis of the head holds the first C free paths and their clones.
+    head0 = jtu.tree_map(lambda a, b: jnp.stack([a, b]), free_head0, clone_state0) if head_count else None
     clones0 = _Clones(clone_norm0, jnp.zeros((populations,), bool))
 
-    def end_interval(both, clones, k):
+    def end_interval(parts, clones, k):
         """Close a resampling interval: each clone's growth since the last resampling,
         g_p = ‖x_p − x*‖²/‖x_p(start) − x*‖² (the product of the interval's one-step factors,
         which telescopes), each population's factor W = mean_p g_p, and systematic resampling
         of every population's clones in proportion to g_p."""
-        norm = distance(_take(both, 1))
+        head, tail = parts
+        norm = distance(_take(head, 1))
         finite = jnp.isfinite(norm)
         above = clones.start >= floor
-        growth = jnp.where(valid & finite & above, norm / jnp.where(above, clones.start, 1.0), 0.0)
+        growth = jnp.where(clone_valid & finite & above, norm / jnp.where(above, clones.start, 1.0), 0.0)
         # Populations as rows: (G, S), the padding slots (and the block's padded paths) invalid.
-        rows = lambda a, fill: jnp.pad(a, (0, padded - n_paths), constant_values=fill).reshape(  # noqa: E731
+        rows = lambda a, fill: jnp.pad(a, (0, padded - n_clones), constant_values=fill).reshape(  # noqa: E731
             populations, size
         )
         total = fixed_order_sum(rows(growth, 0.0))
-        overflow = ~clones.blown & jnp.any(rows(valid & ~finite, False), axis=-1)
+        overflow = ~clones.blown & jnp.any(rows(clone_valid & ~finite, False), axis=-1)
         ok = (total > 0) & jnp.isfinite(total) & ~clones.blown & ~overflow
-        all_above = jnp.all(rows(above | ~valid, True), axis=-1)
+        all_above = jnp.all(rows(above | ~clone_valid, True), axis=-1)
         usable = ok & all_above & (k < steps) & (members > 0)
         factor = total / jnp.maximum(members, 1).astype(dtype)
         log_growth = jnp.where(usable, jnp.log(jnp.where(usable, factor, 1.0)), 0.0)
         u = jr.uniform(jr.fold_in(resampling_key, k), (populations,), dtype)
         local = jax.vmap(systematic_parents)(rows(growth, 0.0), jnp.where(ok, total, 1.0), u, members)
-        parent = (local + (jnp.arange(populations) * size)[:, None]).reshape(-1)[:n_paths]
-        parent = jnp.where(ok[group] & valid, parent, index)
+        parent = (local + (jnp.arange(populations) * size)[:, None]).reshape(-1)[:n_clones]
+        parent = jnp.where(ok[group] & clone_valid, parent, index)
         start = norm[parent]
         move = lambda picked: picked  # noqa: E731
         if scale_free:
@@ -356,21 +410,24 @@ def run_block(
             shrink = jnp.where(rescale, jax.lax.rsqrt(jnp.where(rescale, start, 1.0)), 1.0)
             move = lambda picked: center[None, :] + shrink[:, None] * (picked - center[None, :])  # noqa: E731
             start = jnp.where(rescale, jnp.ones_like(start), start)
-        both = jtu.tree_map(lambda a: a.at[1].set(move(a[1][parent])), both)
-        return both, _Clones(start, clones.blown | overflow), (log_growth, usable)
+        head = jtu.tree_map(lambda a: a.at[1].set(move(a[1][parent])), head)
+        return (head, tail), _Clones(start, clones.blown | overflow), (log_growth, usable)
 
     def advance(carry, k):
         """One step of both populations (k traced); returns the carry and the pooled sums."""
-        both, free, clones = carry
+        (head, tail), free, clones = carry
         active = k < steps
         multiplier = jnp.asarray(1.0 if schedule is None else schedule(k), dtype)
-        step_keys = jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k)
-        # Both populations in one call, clone p with path p's keys: the keys are not mapped over
-        # the population axis, so every variate is drawn once for both.
-        moved = step_both(step_keys, both, learning_rate, multiplier)
+        head_keys, tail_keys = split(jax.vmap(jr.fold_in, in_axes=(0, None))(keys, k))
+        # The head's two populations in one call, clone p with path p's keys: the keys are not
+        # mapped over the population axis, so every variate is drawn once for both.
+        moved = (
+            None if head is None else step_head(head_keys, head, learning_rate, multiplier),
+            None if tail is None else step_tail(tail_keys, tail, learning_rate, multiplier),
+        )
 
         # free paths: diverged ones stay frozen
-        norm_new = distance(_take(moved, 0))
+        norm_new = free_distances(moved)
         finite = jnp.isfinite(norm_new)
         live = valid & ~free.diverged & active
         use = live & finite
@@ -385,7 +442,11 @@ def run_block(
             jnp.where(good, (k + 1).astype(jnp.int32), free.last_step),
         )
         # the clones always move; a free path only while it is usable
-        both = _where(jnp.stack([use, jnp.ones_like(use)][:n_populations]), moved, both)
+        use_head, use_tail = split(use)
+        if head is not None:
+            head = _where(jnp.stack([use_head, jnp.ones_like(use_head)]), moved[0], head)
+        if tail is not None:
+            tail = _where(use_tail, moved[1], tail)
         if pooled:
             sums = (
                 fixed_order_sum(jnp.where(use, norm_new, 0.0)),
@@ -393,12 +454,12 @@ def run_block(
             )
         else:
             sums = None
-        return (both, new_free, clones), sums
+        return ((head, tail), new_free, clones), sums
 
-    def no_end(both, clones, k):
-        return both, clones, (jnp.zeros((populations,), dtype), jnp.zeros((populations,), bool))
+    def no_end(parts, clones, k):
+        return parts, clones, (jnp.zeros((populations,), dtype), jnp.zeros((populations,), bool))
 
-    close = end_interval if with_clones else no_end
+    close = end_interval if head_count else no_end
 
     def interval(carry, j):
         """Steps j·r … j·r + r − 1 (unrolled), then the end of the interval: no conditional,
@@ -408,18 +469,18 @@ def run_block(
             carry, pair = advance(carry, j * resample_every + i)
             sums.append(pair)
         sums = jtu.tree_map(lambda *v: jnp.stack(v), *sums)
-        both, free, clones = carry
-        both, clones, growth = close(both, clones, j * resample_every + resample_every - 1)
-        return (both, free, clones), (growth, sums)
+        parts, free, clones = carry
+        parts, clones, growth = close(parts, clones, j * resample_every + resample_every - 1)
+        return (parts, free, clones), (growth, sums)
 
     def single(carry, k):
         """One step, closing the interval when k + 1 is a multiple of r (a conditional, whose
         predicate does not depend on the data, so it stays one under vmap): for save points
         that do not fall on interval ends."""
         carry, sums = advance(carry, k)
-        both, free, clones = carry
-        both, clones, growth = jax.lax.cond((k + 1) % resample_every == 0, close, no_end, both, clones, k)
-        return (both, free, clones), (growth, jtu.tree_map(lambda v: v[None], sums))
+        parts, free, clones = carry
+        parts, clones, growth = jax.lax.cond((k + 1) % resample_every == 0, close, no_end, parts, clones, k)
+        return (parts, free, clones), (growth, jtu.tree_map(lambda v: v[None], sums))
 
     def run_steps(carry, first, count: int):
         """``count`` steps from step ``first`` (traced). Returns the carry, the growth factors
@@ -434,7 +495,7 @@ def run_block(
             carry, (growth, sums) = jax.lax.scan(single, carry, first + jnp.arange(count))
         return carry, growth, jtu.tree_map(lambda a: jnp.reshape(a, (-1,)), sums)
 
-    carry0 = (both0, free0, clones0)
+    carry0 = ((head0, tail0), free0, clones0)
     if save_every is None:
         whole = (steps // resample_every) * resample_every
         carry, growth, sums = run_steps(carry0, 0, whole)
@@ -447,8 +508,8 @@ def run_block(
 
         def block(carry, b):
             carry, growth, sums = run_steps(carry, b * save_every, save_every)
-            both, free = carry[0], carry[1]
-            info = save_info(model, jax.vmap(model.position)(_take(both, 0)), free.diverged, valid)
+            parts, free = carry[0], carry[1]
+            info = save_info(model, free_positions(parts), free.diverged, valid)
             return carry, (growth, sums, info)
 
         first = save_info(model, jax.vmap(model.position)(state0), free0.diverged, valid)
@@ -460,7 +521,7 @@ def run_block(
         growth = jtu.tree_map(lambda a: a[: steps // resample_every], growth)
         sums = jtu.tree_map(lambda a: flat(a)[:steps], sums)
         saves = jtu.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, infos)
-    both, free, clones = carry
+    parts, free, clones = carry
     log_growth, usable = growth
     pooled_num, pooled_den = sums if pooled else (None, None)  # sums is None unless pooled
 
@@ -477,7 +538,7 @@ def run_block(
     exponent = (jnp.log(safe(free.last_norm)) - jnp.log(safe(start_norm))) / elapsed
     as_count, as_mean, as_m2 = masked_moments(exponent, measured)
 
-    positions = jax.vmap(model.position)(_take(both, 0))
+    positions = free_positions(parts)
     loss = jax.vmap(model.problem.loss)(positions)
     alive = valid & ~free.diverged & jnp.isfinite(loss)
     loss_count, loss_mean, loss_m2 = masked_moments(loss, alive)

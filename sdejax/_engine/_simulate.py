@@ -30,6 +30,9 @@ from ._kernel import (
     separate_forcing,
 )
 
+# simulate's default clone population is never smaller than this (see default_clones).
+_MIN_DEFAULT_CLONES = 512
+
 
 @eqx.filter_jit
 def _run(
@@ -48,7 +51,7 @@ def _run(
     clones,
     scale_free,
 ):
-    """One block of every path (the free paths and, unless ``clones`` is False, the clones)."""
+    """One block of every path, the first ``clones`` of them with a clone beside them."""
     valid = jnp.ones(x0.shape[:1], bool)
     return run_block(
         model,
@@ -63,9 +66,9 @@ def _run(
         schedule=schedule,
         save_every=save_every,
         forcing_free=forcing_free,
-        with_clones=clones,
+        n_clones=clones,
         scale_free=scale_free,
-        populations=clone_populations(x0.shape[0]),
+        populations=clone_populations(clones),
     )
 
 
@@ -87,7 +90,7 @@ def simulate(
     burn_in: float = 0.25,
     sampling: str = "auto",
     model_options: dict | None = None,
-    clones: bool = True,
+    clones: bool | int = True,
 ) -> xr.Dataset:
     """Simulate ``n_paths`` independent paths of ``model`` and return statistics over time.
 
@@ -116,11 +119,15 @@ def simulate(
     - `sampling`: discrete model only: ``"per_worker"``, ``"aggregate"`` (exact O(d) sampler of
       the workers' average) or ``"auto"``; the resolved choice is the ``sampling`` attribute.
     - `model_options`: extra keyword arguments for the model class.
-    - `clones`: run the clone population of the mean-square estimator beside the paths (the
-      default). It roughly doubles the state-dependent work of a step; with False only the
-      paths run and ``ms_growth_rate``, ``ms_growth_rate_se``, ``ms_ratio_mean`` and
-      ``ms_ratio_se`` are NaN (+inf where a path diverged), with a ``note`` attribute saying
-      why. Everything else is unchanged.
+    - `clones`: the size C of the clone population of the mean-square estimator, which moves
+      beside the first C paths with their random variates. True (the default):
+      C = min(n_paths, max(512, n_paths // 8)); an int: that many,
+      1 <= C <= n_paths (n_paths gives the smallest standard error, as in
+      :func:`sdejax.stability_sweep`); False: none, and ``ms_growth_rate``,
+      ``ms_growth_rate_se``, ``ms_ratio_mean`` and ``ms_ratio_se`` are NaN (+inf where a path
+      diverged), with a ``note`` attribute saying why. A clone costs about what the
+      state-dependent work of a path costs (not its random variates, which it shares). The
+      paths' statistics are the same whatever C is; C is the ``clones`` attribute.
 
     **Returns:** an ``xarray.Dataset`` over coordinate ``time`` (t = kη; ``step`` holds k) with
     ``loss_mean``, ``loss_se``, ``grad_norm_sq_mean``, ``grad_norm_sq_se``,
@@ -128,8 +135,8 @@ def simulate(
     ``diverged_fraction``, ``loss_q10``, ``loss_median``, ``loss_q90`` (quantiles over all
     paths, a diverged path counting as +inf), and the scalars ``ms_growth_rate``,
     ``ms_growth_rate_se``, ``ms_ratio_mean``, ``ms_ratio_se``, ``as_growth_rate``,
-    ``as_growth_rate_se`` (``docs/theory.md`` §7; the n_paths clones form
-    min(4, max(1, n_paths // 1000)) populations of the mean-square estimator), with CF
+    ``as_growth_rate_se`` (``docs/theory.md`` §7; the C clones form
+    min(4, max(1, C // 1000)) populations of the mean-square estimator), with CF
     ``long_name`` and ``units``. When every path has
     diverged the means are +inf, never NaN.
 
@@ -153,8 +160,7 @@ def simulate(
     the_model = cast_floating(make_model(model, algorithm, problem, noise, **options), dtype)
     key = as_key(key, owner)
     window_start = int(burn_in * steps)
-    if not isinstance(clones, bool):
-        raise TypeError(f"{owner}: `clones` must be True or False, got {clones!r}.")
+    n_clones = clone_count(clones, n_paths, owner)
     stats, saves = _run(
         the_model,
         x,
@@ -166,9 +172,9 @@ def simulate(
         steps=steps,
         schedule=schedule,
         save_every=save_every,
-        forcing_free=clones and separate_forcing(the_model),
-        clones=clones,
-        scale_free=clones and scale_free_clones(the_model),
+        forcing_free=n_clones > 0 and separate_forcing(the_model),
+        clones=n_clones,
+        scale_free=n_clones > 0 and scale_free_clones(the_model),
     )
     accumulator = TaskAccumulator(1, window_start, dtype)
     accumulator.add(jax.tree_util.tree_map(lambda a: np.asarray(a)[None, None], stats))
@@ -197,15 +203,38 @@ def simulate(
         schedule=schedule,
         divergence_bound=bound,
         burn_in=burn_in,
-        clones=clones,
+        clones=n_clones,
         dtype=str(dtype),
         **{**options, "sampling": getattr(the_model, "sampling", "n/a")},
     )
     ds = describe_variables(xr.Dataset(data, coords=coords, attrs=attrs))
-    if not clones:
+    if not n_clones:
         for name in ("ms_growth_rate", "ms_growth_rate_se", "ms_ratio_mean", "ms_ratio_se"):
             ds[name].attrs["note"] = "not estimated: simulate(..., clones=False) runs no clone population"
     return ds
+
+
+def default_clones(n_paths: int) -> int:
+    """The clone population ``simulate`` runs by default: min(n_paths, max(512, n_paths // 8)).
+
+    The clones cost about one path's state-dependent work each, so at most an eighth of the
+    paths (and never fewer than 512, where the estimator's O(1/C) resampling bias is still far
+    below its standard error) keeps them to a small share of a large run.
+    """
+    return min(int(n_paths), max(_MIN_DEFAULT_CLONES, int(n_paths) // 8))
+
+
+def clone_count(clones, n_paths: int, owner: str) -> int:
+    """Resolve ``simulate``'s ``clones`` (True, False or a count) to a number of clones."""
+    if isinstance(clones, (bool, np.bool_)):
+        return default_clones(n_paths) if clones else 0
+    if isinstance(clones, (int, np.integer)):
+        if 1 <= clones <= n_paths:
+            return int(clones)
+        raise ValueError(
+            f"{owner}: `clones` must be True, False or a count in [1, n_paths = {n_paths}], got {clones}."
+        )
+    raise TypeError(f"{owner}: `clones` must be True, False or a count of clones (an int), got {clones!r}.")
 
 
 def as_key(key, owner):
