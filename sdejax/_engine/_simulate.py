@@ -127,7 +127,8 @@ def simulate(
       ``ms_growth_rate_se``, ``ms_ratio_mean`` and ``ms_ratio_se`` are NaN (+inf where a path
       diverged), with a ``note`` attribute saying why. A clone costs about what the
       state-dependent work of a path costs (not its random variates, which it shares). The
-      paths' statistics are the same whatever C is; C is the ``clones`` attribute.
+      paths' statistics are the same whatever C is, up to floating-point rounding; C is the
+      ``clones`` attribute.
 
     **Returns:** an ``xarray.Dataset`` over coordinate ``time`` (t = kη; ``step`` holds k) with
     ``loss_mean``, ``loss_se``, ``grad_norm_sq_mean``, ``grad_norm_sq_se``,
