@@ -11,7 +11,9 @@ time is the median over the ``--repeats`` subprocesses of each side. Only sdejax
 timed (the peers do not change between revisions): W4 is the whole stability map of
 benchmarks/README.md (64 η × 16 p × 256 paths × 500 steps), W1/W1b/W2 a ``simulate`` of 4,096
 paths × 1,000 steps (W1b: 20 steps, per-worker), W5 W1 with N = 512, W3 the corrected SDE
-(``simulate(model="corrected")``, 4,096 paths × 1,000 Euler substeps).
+(``simulate(model="corrected")``, 4,096 paths × 1,000 Euler substeps). A workload name with
+``/free`` appended (``W1/free``) runs ``simulate(..., clones=False)`` where the revision has that
+option: the free paths alone, the same work as a revision without the clone population.
 
 Results go to stdout as a markdown table and, with ``--out``, to a JSON file.
 """
@@ -33,7 +35,7 @@ ROOT = HERE.parent
 
 CHILD = textwrap.dedent(
     """
-    import json, sys, time
+    import inspect, json, sys, time
     sys.path.insert(0, sys.argv[1])
     sys.path.insert(1, sys.argv[2])
     import jax.numpy as jnp, jax.random as jr, numpy as np
@@ -42,11 +44,16 @@ CHILD = textwrap.dedent(
     from discrete_specs import W1, W1B, W2
     workload, inner = sys.argv[3], int(sys.argv[4])
 
+    # "W1/free": W1 with the free paths only (clones=False where simulate has the option; a
+    # revision without it has no clone population anyway): the same work on both sides.
+    workload, free = workload.split("/")[0], workload.endswith("/free")
+    options = {"clones": False} if free and "clones" in inspect.signature(sdejax.simulate).parameters else {}
+
     def simulate(spec, paths, steps):
         algorithm, problem, noise = spec.sdejax_components()
         return lambda: sdejax.simulate(algorithm, problem, noise, x0=jnp.ones(spec.d),
             learning_rate=spec.learning_rate, steps=steps, n_paths=paths, key=jr.key(0),
-            save_every=steps)
+            save_every=steps, **options)
 
     if workload == "W4":
         spec = replace(W1, d=10, n_workers=8, sigma1=0.1)

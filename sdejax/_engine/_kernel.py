@@ -22,8 +22,8 @@ side, driven by the same random variates (path p of each uses the keys of path p
   distance from x* (:func:`scale_free_clones`), so that no lineage leaves the floating-point
   range.
 
-A block runs C <= P clones (``n_clones``: all P in ``stability_sweep``, by default
-min(P, max(512, P/8)) in ``simulate``). The first C free paths and the clones live in one
+A block runs C <= P clones (``n_clones``: all P in ``stability_sweep``; ``simulate``'s default
+is ``_simulate.default_clones``). The first C free paths and the clones live in one
 array with the population axis outermost, (2, C, …), stepped by one vmapped call whose keys
 are not batched over that axis, so every random variate is drawn once for both; the other
 P − C free paths (the tail) are stepped by a second, plain vmapped call. A path's numbers agree
@@ -302,10 +302,14 @@ def run_block(
     # not mapped over the population axis; the other P − C paths (the tail) in a second call.
     head_count, tail_count = n_clones, n_paths - n_clones
 
+    def head_of(a):
+        """The first C entries along the path axis (empty when C = 0)."""
+        return a if not tail_count else a[:head_count]
+
     def split(a):
         """(first C, last P − C) along the path axis; None for an empty part."""
-        head = (a if not tail_count else a[:head_count]) if head_count else None
-        return head, (a if not head_count else a[head_count:]) if tail_count else None
+        tail = (a if not head_count else a[head_count:]) if tail_count else None
+        return (head_of(a) if head_count else None), tail
 
     def split_tree(tree):
         parts = [split(a) for a in jtu.tree_leaves(tree)]
@@ -320,7 +324,7 @@ def run_block(
         return pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
 
     # The clone populations: G rows of S consecutive clones (the valid paths are a prefix).
-    clone_valid = split(valid)[0] if head_count else valid[:0]
+    clone_valid = head_of(valid)
     n_valid_clones = jnp.sum(clone_valid.astype(jnp.int32))
     index = jnp.arange(n_clones)
     size = max(1, -(-n_clones // populations))
@@ -357,14 +361,14 @@ def run_block(
     zeros = jnp.zeros_like(norm0)
     free0 = _Free(norm0, valid & ~jnp.isfinite(norm0), zeros, norm0, jnp.zeros(n_paths, jnp.int32))
     free_head0, tail0 = split_tree(state0)
-    clone_state0, clone_norm0 = free_head0, split(norm0)[0] if head_count else norm0[:0]
+    clone_state0, clone_norm0 = free_head0, head_of(norm0)
     if forcing_free and head_count:
         # The unforced dynamics are scale-free but stay put at x*: paths that start there (an
         # x0 at the minimizer, to measure a stationary level) give their clones x* + (1, …, 1).
-        head_x0 = split(x0)[0]
+        head_x0 = head_of(x0)
         at_center = (clone_norm0 < floor)[:, None]
         start = jnp.where(at_center, center[None, :] + jnp.ones_like(head_x0), head_x0)
-        clone_state0 = jax.vmap(model.init, in_axes=(0, 0, None))(split(init_keys)[0], start, learning_rate)
+        clone_state0 = jax.vmap(model.init, in_axes=(0, 0, None))(head_of(init_keys), start, learning_rate)
         clone_norm0 = distance(clone_state0)
     # The population axis of the head holds the first C free paths and their clones.
     head0 = jtu.tree_map(lambda a, b: jnp.stack([a, b]), free_head0, clone_state0) if head_count else None
