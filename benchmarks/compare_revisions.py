@@ -13,7 +13,8 @@ benchmarks/README.md (64 η × 16 p × 256 paths × 500 steps), W1/W1b/W2 a ``si
 paths × 1,000 steps (W1b: 20 steps, per-worker), W5 W1 with N = 512, W3 the corrected SDE
 (``simulate(model="corrected")``, 4,096 paths × 1,000 Euler substeps). A workload name with
 ``/free`` appended (``W1/free``) runs ``simulate(..., clones=False)`` where the revision has that
-option: the free paths alone, the same work as a revision without the clone population.
+option: the free paths alone, the same work as a revision without the clone population
+(``W4/free``: the sweep's kernel called with ``n_clones=0``, a diagnostic, not a public option).
 
 Results go to stdout as a markdown table and, with ``--out``, to a JSON file.
 """
@@ -56,6 +57,14 @@ CHILD = textwrap.dedent(
             save_every=steps, **options)
 
     if workload == "W4":
+        if free:
+            # stability_sweep has no clones option: its kernel is called without a clone
+            # population (a diagnostic of what the clones cost, not a public setting).
+            import functools
+            import sdejax._engine._sweep as sweep_module
+            kernel = getattr(sweep_module, "run_block", None)  # d0fae89's sweep had no clones
+            if kernel is not None and "n_clones" in inspect.signature(kernel).parameters:
+                sweep_module.run_block = functools.partial(sweep_module.run_block, n_clones=0)
         spec = replace(W1, d=10, n_workers=8, sigma1=0.1)
         algorithm, problem, noise = spec.sdejax_components()
         run = lambda: sdejax.stability_sweep(algorithm, problem, noise, x0=jnp.ones(10),
