@@ -1,6 +1,6 @@
 """Run the performance workloads W1–W5 (benchmarks/README.md) with their peers, side by side.
 
-    python benchmarks/run.py                 # full sizes, writes benchmarks/RESULTS.md
+    python benchmarks/run.py                 # full sizes, writes RESULTS.md and results.json
     python benchmarks/run.py --quick         # small smoke run (a minute or two)
     python benchmarks/run.py --workloads W1,W3
 
@@ -74,7 +74,12 @@ def main(argv=None) -> None:
         default=None,
         help="markdown file (default: RESULTS.md for a full run, RESULTS-quick.md for --quick)",
     )
-    parser.add_argument("--json", default=None, help="also write the raw measurements here")
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="also write the raw measurements here (default for a full run of every workload: "
+        "results.json beside RESULTS.md, which --render-only reads back)",
+    )
     parser.add_argument(
         "--render-only",
         default=None,
@@ -92,14 +97,17 @@ def main(argv=None) -> None:
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {ORDER}")
     payloads = []
+    json_path = args.json
+    if json_path is None and not args.quick and not args.render_only and chosen == list(ORDER):
+        json_path = HERE / "results.json"  # the tables of RESULTS.md keep their raw numbers
     if args.render_only:
         payloads = json.loads(Path(args.render_only).read_text())
         chosen = []
     for workload in chosen:
         print(f"=== {workload}", flush=True)
         payloads.append(run_child(workload, args.quick))
-        if args.json:  # saved after every workload, so an interrupted run can still be rendered
-            Path(args.json).write_text(json.dumps(payloads, indent=1))
+        if json_path:  # saved after every workload, so an interrupted run can still be rendered
+            Path(json_path).write_text(json.dumps(payloads, indent=1))
     sys.path.insert(0, str(HERE))
     import report
 
